@@ -1,0 +1,61 @@
+// Package store keeps locks and presences in the `locks` table shared with
+// upstream Locket servers, on MySQL/MariaDB, Postgres or SQLite.
+//
+// See docs/architecture.md ("Storage design") for the schema additions, the
+// one-statement renewal and how expiry uses the database clock.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Anything else a method returns is a context error or a
+// wrapped database error (which the server reports as Unavailable).
+var (
+	ErrCollision = errors.New("lock-collision")
+	ErrNotFound  = errors.New("resource-not-found")
+)
+
+// Limits of the upstream `locks` columns, in characters.
+const (
+	MaxKeyLength   = 255
+	MaxOwnerLength = 255
+	MaxValueLength = 4096
+)
+
+// Lock is one row of the locks table.
+type Lock struct {
+	Key           string
+	Owner         string
+	Value         string
+	Type          string // "lock" or "presence"
+	TTL           int64  // seconds
+	ModifiedIndex int64
+	ModifiedID    string
+}
+
+// LockResult says what a successful Lock did.
+type LockResult struct {
+	// Acquired is true when the call created the row (first acquisition, or
+	// take-over after release/expiry) rather than renewing it.
+	Acquired      bool
+	ModifiedIndex int64
+}
+
+// Config says how to reach the database.
+type Config struct {
+	Driver                     string // "mysql", "postgres" or "sqlite"
+	DSN                        string // never logged: it may hold a password
+	CACertFile                 string // enables TLS to the database when set
+	EnableIdentityVerification bool
+	MaxOpenConns               int
+	MaxConnLifetime            time.Duration
+	ConnectTimeout             time.Duration // MySQL driver timeouts
+	ReadTimeout                time.Duration
+	WriteTimeout               time.Duration
+}
+
+// Expired is a lock the sweep removed.
+type Expired = Lock
