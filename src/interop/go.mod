@@ -3,37 +3,43 @@ module github.com/locket-release/locket/interop
 go 1.26.0
 
 require (
+	code.cloudfoundry.org/clock v1.82.0
+	code.cloudfoundry.org/lager/v3 v3.82.0
 	code.cloudfoundry.org/locket v1.5.0
-	github.com/locket-release/locket v0.0.0-00010101000000-000000000000
+	github.com/go-sql-driver/mysql v1.10.1
+	github.com/jackc/pgx/v5 v5.13.0
+	github.com/locket-release/locket v0.0.0
+	github.com/tedsuo/ifrit v0.0.0-20260418191334-846868129986
+	google.golang.org/grpc v1.85.0
 )
 
 require (
-	code.cloudfoundry.org/clock v1.78.0 // indirect
 	code.cloudfoundry.org/debugserver v0.105.0 // indirect
 	code.cloudfoundry.org/diego-db-helpers v0.6.0 // indirect
 	code.cloudfoundry.org/diego-logging-client v0.115.0 // indirect
 	code.cloudfoundry.org/durationjson v0.80.0 // indirect
 	code.cloudfoundry.org/go-diodes v0.0.0-20260706112827-32a910f327a2 // indirect
 	code.cloudfoundry.org/go-loggregator/v9 v9.2.1 // indirect
-	code.cloudfoundry.org/lager/v3 v3.82.0 // indirect
 	code.cloudfoundry.org/tlsconfig v0.61.0 // indirect
 	filippo.io/edwards25519 v1.2.0 // indirect
 	github.com/Masterminds/semver/v3 v3.5.0 // indirect
-	github.com/go-sql-driver/mysql v1.10.1 // indirect
+	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-task/slim-sprig/v3 v3.0.0 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
+	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/google/pprof v0.0.0-20260802141513-ef3492d7dac3 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
-	github.com/jackc/pgx/v5 v5.13.0 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/ncruces/go-sqlite3 v0.37.0 // indirect
 	github.com/ncruces/go-sqlite3-wasm/v6 v6.5.35401 // indirect
 	github.com/ncruces/julianday v1.0.0 // indirect
 	github.com/nu7hatch/gouuid v0.0.0-20131221200532-179d4d0c4d8d // indirect
 	github.com/onsi/ginkgo/v2 v2.32.1 // indirect
+	github.com/onsi/gomega v1.42.1 // indirect
 	github.com/openzipkin/zipkin-go v0.4.3 // indirect
-	github.com/tedsuo/ifrit v0.0.0-20260418191334-846868129986 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/mod v0.42.0 // indirect
 	golang.org/x/net v0.61.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
@@ -41,7 +47,6 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/tools v0.52.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
-	google.golang.org/grpc v1.85.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 

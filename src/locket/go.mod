@@ -3,6 +3,7 @@ module github.com/locket-release/locket
 go 1.26.0
 
 require (
+	code.cloudfoundry.org/lager/v3 v3.82.0
 	github.com/go-sql-driver/mysql v1.10.1
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/ncruces/go-sqlite3 v0.37.0
@@ -11,7 +12,6 @@ require (
 )
 
 require (
-	code.cloudfoundry.org/lager/v3 v3.82.0 // indirect
 	filippo.io/edwards25519 v1.2.0 // indirect
 	github.com/Masterminds/semver/v3 v3.5.0 // indirect
 	github.com/go-task/slim-sprig/v3 v3.0.0 // indirect

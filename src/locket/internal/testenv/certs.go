@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -23,36 +24,59 @@ const ServerName = "locket.service.cf.internal"
 // localhost and 127.0.0.1, and a client certificate.
 func NewCerts(t testing.TB) *Certs {
 	t.Helper()
-	dir := t.TempDir()
-	ca, err := certs.NewAuthority("locket test CA")
+	c, err := WriteCerts(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// WriteCerts is NewCerts for callers outside tests (the benchmarks): the
+// files go to dir.
+func WriteCerts(dir string) (*Certs, error) {
+	ca, err := certs.NewAuthority("locket test CA")
+	if err != nil {
+		return nil, fmt.Errorf("testenv: %w", err)
+	}
 	c := &Certs{Authority: ca, dir: dir}
 	if c.CAFile, err = ca.WriteFile(dir, "ca"); err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("testenv: %w", err)
 	}
-	c.ServerCertFile, c.ServerKey = c.Issue(t, "server", certs.Options{
+	c.ServerCertFile, c.ServerKey, err = c.issue("server", certs.Options{
 		CommonName: ServerName,
 		Hosts:      []string{ServerName, "*." + ServerName, "localhost", "127.0.0.1"},
 		Server:     true,
 	})
-	c.ClientCertFile, c.ClientKey = c.Issue(t, "client", certs.Options{CommonName: "client", Client: true})
-	return c
+	if err != nil {
+		return nil, err
+	}
+	c.ClientCertFile, c.ClientKey, err = c.issue("client", certs.Options{CommonName: "client", Client: true})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // Issue signs another certificate with the test CA and writes it under name.
 func (c *Certs) Issue(t testing.TB, name string, o certs.Options) (certFile, keyFile string) {
 	t.Helper()
-	p, err := c.Authority.Issue(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile, err = p.WriteFiles(c.dir, name)
+	certFile, keyFile, err := c.issue(name, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return certFile, keyFile
+}
+
+func (c *Certs) issue(name string, o certs.Options) (certFile, keyFile string, err error) {
+	p, err := c.Authority.Issue(o)
+	if err != nil {
+		return "", "", fmt.Errorf("testenv: issue %s: %w", name, err)
+	}
+	certFile, keyFile, err = p.WriteFiles(c.dir, name)
+	if err != nil {
+		return "", "", fmt.Errorf("testenv: write %s: %w", name, err)
+	}
+	return certFile, keyFile, nil
 }
 
 // Expired issues a client certificate that expired an hour ago.

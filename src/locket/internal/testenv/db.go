@@ -63,49 +63,81 @@ func ForEachDriver(t *testing.T, f func(t *testing.T, driver string)) {
 // NewDatabase creates an empty database of its own for the test.
 func NewDatabase(t testing.TB, driver string) Database {
 	t.Helper()
-	name := "locket_test_" + randomHex(t, 6)
-	switch driver {
-	case "mysql":
-		return newMySQL(t, name)
-	case "postgres":
-		return newPostgres(t, name)
-	case "sqlite":
-		path := filepath.Join(t.TempDir(), name+".db")
+	if driver == "sqlite" {
+		path := filepath.Join(t.TempDir(), "locket_test_"+randomHex(t, 6)+".db")
 		return Database{Driver: "sqlite", DSN: path, Name: path}
 	}
-	t.Fatalf("testenv: unknown driver %q", driver)
-	return Database{}
-}
-
-func newMySQL(t testing.TB, name string) Database {
-	admin := getenv(envMySQL, defaultMySQL)
-	db := openAdmin(t, "mysql", admin)
-	exec(t, db, "CREATE DATABASE `"+name+"`")
-	t.Cleanup(func() { exec(t, db, "DROP DATABASE IF EXISTS `"+name+"`"); db.Close() })
-
-	cfg, err := mysql.ParseDSN(admin)
+	db, drop, err := CreateDatabase(context.Background(), driver, "locket_test_")
 	if err != nil {
-		t.Fatalf("testenv: parse %s: %v", envMySQL, err)
+		t.Fatal(err)
 	}
-	cfg.DBName = name
-	return Database{Driver: "mysql", DSN: cfg.FormatDSN(), Name: name}
-}
-
-func newPostgres(t testing.TB, name string) Database {
-	admin := getenv(envPostgres, defaultPostgres)
-	db := openAdmin(t, "pgx", admin)
-	exec(t, db, `CREATE DATABASE "`+name+`"`)
 	t.Cleanup(func() {
-		exec(t, db, `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`)
-		db.Close()
+		if err := drop(); err != nil {
+			t.Errorf("%v", err)
+		}
 	})
+	return db
+}
 
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("testenv: parse %s: %v", envPostgres, err)
+// CreateDatabase creates an empty MySQL or Postgres database named prefix
+// plus random hex, for callers outside tests (the benchmarks); drop removes
+// it.
+func CreateDatabase(ctx context.Context, driver, prefix string) (db Database, drop func() error, err error) {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		return Database{}, nil, fmt.Errorf("testenv: %w", err)
 	}
-	u.Path = "/" + name
-	return Database{Driver: "postgres", DSN: u.String(), Name: name}
+	name := prefix + hex.EncodeToString(b)
+	var admin, sqlDriver, create, dropStmt string
+	switch driver {
+	case "mysql":
+		admin, sqlDriver = getenv(envMySQL, defaultMySQL), "mysql"
+		create, dropStmt = "CREATE DATABASE `"+name+"`", "DROP DATABASE IF EXISTS `"+name+"`"
+		cfg, err := mysql.ParseDSN(admin)
+		if err != nil {
+			return Database{}, nil, fmt.Errorf("testenv: parse %s: %w", envMySQL, err)
+		}
+		cfg.DBName = name
+		db = Database{Driver: "mysql", DSN: cfg.FormatDSN(), Name: name}
+	case "postgres":
+		admin, sqlDriver = getenv(envPostgres, defaultPostgres), "pgx"
+		create, dropStmt = `CREATE DATABASE "`+name+`"`, `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`
+		u, err := url.Parse(admin)
+		if err != nil {
+			return Database{}, nil, fmt.Errorf("testenv: parse %s: %w", envPostgres, err)
+		}
+		u.Path = "/" + name
+		db = Database{Driver: "postgres", DSN: u.String(), Name: name}
+	default:
+		return Database{}, nil, fmt.Errorf("testenv: unknown driver %q", driver)
+	}
+	if err := adminExec(ctx, sqlDriver, admin, create); err != nil {
+		return Database{}, nil, err
+	}
+	drop = func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return adminExec(ctx, sqlDriver, admin, dropStmt)
+	}
+	return db, drop, nil
+}
+
+// adminExec runs one statement on a fresh admin connection.
+func adminExec(ctx context.Context, driver, dsn, q string) error {
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		return fmt.Errorf("testenv: open %s: %w", driver, err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		return fmt.Errorf("testenv: %s is not reachable (scripts/test starts it): %w", driver, err)
+	}
+	if _, err := db.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("testenv: %s: %w", q, err)
+	}
+	return nil
 }
 
 // Admin opens a connection to the test database for assertions on the table
@@ -154,15 +186,6 @@ func openAdmin(t testing.TB, driver, dsn string) *sql.DB {
 		t.Fatalf("testenv: %s is not reachable (scripts/test starts it): %v", driver, err)
 	}
 	return db
-}
-
-func exec(t testing.TB, db *sql.DB, q string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := db.ExecContext(ctx, q); err != nil {
-		t.Errorf("testenv: %s: %v", q, err)
-	}
 }
 
 func getenv(k, def string) string {

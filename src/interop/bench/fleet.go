@@ -1,0 +1,288 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"code.cloudfoundry.org/clock"
+	"code.cloudfoundry.org/lager/v3"
+	"code.cloudfoundry.org/locket"
+	"code.cloudfoundry.org/locket/lock"
+	"code.cloudfoundry.org/locket/models"
+	"github.com/tedsuo/ifrit"
+	"google.golang.org/grpc"
+
+	"github.com/locket-release/locket/internal/testenv"
+)
+
+const (
+	fleetConns    = 100 // client connections the presences share
+	fleetTTL      = 15  // rep's and BBS's TTL (s)
+	fleetCheckGap = 5 * time.Second
+)
+
+// FleetResult is what one server did under the fleet.
+type FleetResult struct {
+	Lat          Latencies // renewals in the window
+	Failed       int       // failed Lock calls in the window
+	Window       time.Duration
+	NeverSeen    int // presences never seen in the table
+	Lost         int // presences seen in the table and later missing
+	Expired      int // the server's lock-expired lines in the window
+	LostLogs     int // runners' lost-lock lines in the window
+	LocksExited  []string
+	CPU          time.Duration
+	RSS          int64
+	ErrorLines   []string
+	Presences    int
+	LockPresence map[string]bool // bbs, auctioneer present at the end
+}
+
+// Fleet: Presences presences (upstream's presence runner, as rep runs it:
+// TTL 15 s, renewed every 5 s), plus the bbs and auctioneer locks (upstream's
+// lock runner), for FleetDuration after a ramp, once per server.
+func (b *Bench) Fleet(ctx context.Context, driver string) error {
+	dbs, cleanup, err := b.databases(ctx, driver, string(Ours), string(Upstream))
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	results := map[Kind]FleetResult{}
+	for _, kind := range Kinds {
+		res, err := b.fleetRun(ctx, kind, dbs[string(kind)])
+		if err != nil {
+			return fmt.Errorf("%s server: %w", kind, err)
+		}
+		results[kind] = res
+		b.Env.logf("   %-8s %d renewals in %s (%.0f/s) p50 %.1f ms p99 %.1f ms max %.0f ms, %d failed, lost %d, never seen %d, expired %d, cpu %.1fs, rss %.0f MB, %d error lines",
+			kind, len(res.Lat), res.Window.Round(time.Second), float64(len(res.Lat))/res.Window.Seconds(),
+			ms(Percentile(res.Lat, 50)), ms(Percentile(res.Lat, 99)), ms(Percentile(res.Lat, 100)), res.Failed,
+			res.Lost, res.NeverSeen, res.Expired, res.CPU.Seconds(), float64(res.RSS)/(1<<20), len(res.ErrorLines))
+	}
+	b.Report.Fleet(driver, b.Sizes.Presences, b.Sizes.FleetDuration, results)
+	return nil
+}
+
+func (b *Bench) fleetRun(ctx context.Context, kind Kind, db testenv.Database) (FleetResult, error) {
+	n := b.Sizes.Presences
+	res := FleetResult{Presences: n}
+	s, err := b.Env.StartServer(ctx, kind, db)
+	if err != nil {
+		return res, err
+	}
+	defer s.Stop()
+	conns, err := b.Env.Clients(s.Address, fleetConns)
+	if err != nil {
+		return res, err
+	}
+	rec := &Recorder{}
+	sink := &countingSink{}
+	logger := lager.NewLogger("fleet")
+	logger.RegisterSink(sink)
+
+	// Start the runners evenly over one retry interval, as cells that came
+	// up at different times, so the renewals are spread out.
+	var procs []ifrit.Process
+	var procsMu sync.Mutex
+	addProc := func(r ifrit.Runner) {
+		p := ifrit.Background(r)
+		procsMu.Lock()
+		procs = append(procs, p)
+		procsMu.Unlock()
+	}
+	clk := clock.NewClock()
+	lockExits := map[string]<-chan error{}
+	for _, key := range []string{"bbs", "auctioneer"} {
+		r := lock.NewLockRunner(logger, timedClient{conns[0], rec}, &models.Resource{Key: key, Owner: newUUID(), TypeCode: models.LOCK},
+			fleetTTL, clk, locket.RetryInterval)
+		p := ifrit.Background(r)
+		lockExits[key] = p.Wait()
+		procsMu.Lock()
+		procs = append(procs, p)
+		procsMu.Unlock()
+	}
+	ramp := locket.RetryInterval
+	rampStart := time.Now()
+	rampDone := make(chan struct{})
+	go func() {
+		defer close(rampDone)
+		for i := range n {
+			if ctx.Err() != nil {
+				return
+			}
+			if d := time.Until(rampStart.Add(time.Duration(i) * ramp / time.Duration(n))); d > 0 {
+				time.Sleep(d)
+			}
+			key := fmt.Sprintf("cell-%05d", i)
+			addProc(lock.NewPresenceRunner(logger, timedClient{conns[i%fleetConns], rec},
+				&models.Resource{Key: key, Owner: newUUID(), Value: cellValue(key), TypeCode: models.PRESENCE},
+				fleetTTL, clk, locket.RetryInterval))
+		}
+	}()
+	stopAll := func() {
+		<-rampDone
+		procsMu.Lock()
+		ps := append([]ifrit.Process(nil), procs...)
+		procsMu.Unlock()
+		// With the server gone the Releases fail at once; a runner blocked
+		// in a renewal gives up within its 5 s deadline.
+		s.Stop()
+		for _, p := range ps {
+			p.Signal(os.Interrupt)
+		}
+		for _, p := range ps {
+			select {
+			case <-p.Wait():
+			case <-time.After(15 * time.Second):
+			}
+		}
+	}
+	defer stopAll()
+
+	<-rampDone
+	settle := locket.RetryInterval
+	if b.Env.Opts.Quick {
+		settle = time.Second
+	}
+	sleep(ctx, settle)
+
+	h, err := openSQL(db, 1)
+	if err != nil {
+		return res, err
+	}
+	defer h.Close()
+	seen := map[string]bool{}
+	lost := map[string]bool{}
+	present := map[string]bool{}
+	check := func() error {
+		rows, err := h.QueryContext(ctx, "SELECT path FROM locks")
+		if err != nil {
+			return fmt.Errorf("read the table: %w", err)
+		}
+		defer rows.Close()
+		now := map[string]bool{}
+		for rows.Next() {
+			var p string
+			if err := rows.Scan(&p); err != nil {
+				return err
+			}
+			now[p] = true
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for k := range seen {
+			if !now[k] {
+				lost[k] = true
+			}
+		}
+		for k := range now {
+			seen[k] = true
+		}
+		present = now
+		return nil
+	}
+	if err := check(); err != nil {
+		return res, err
+	}
+
+	mark := s.LineCount()
+	lostLogs0 := sink.count("lost-lock")
+	cpu0, err := s.CPU()
+	if err != nil {
+		return res, err
+	}
+	start := time.Now()
+	rec.Start()
+	end := start.Add(b.Sizes.FleetDuration)
+	for time.Now().Before(end) && ctx.Err() == nil {
+		sleep(ctx, min(fleetCheckGap, time.Until(end)))
+		if err := check(); err != nil {
+			return res, err
+		}
+	}
+	rec.Stop()
+	res.Window = time.Since(start)
+	if res.CPU, err = s.CPU(); err != nil {
+		return res, err
+	}
+	res.CPU -= cpu0
+	if res.RSS, err = s.RSS(); err != nil {
+		return res, err
+	}
+	if s.Exited() {
+		return res, fmt.Errorf("server exited during the fleet:\n%s", s.tail(20))
+	}
+	all, failed := rec.Snapshot()
+	res.Lat, res.Failed = all, failed
+	res.LostLogs = sink.count("lost-lock") - lostLogs0
+	res.Expired = s.CountMessages(mark, "lock-expired")
+	res.ErrorLines = s.ErrorLines(mark)
+	res.Lost = len(lost)
+	for i := range n {
+		if !seen[fmt.Sprintf("cell-%05d", i)] {
+			res.NeverSeen++
+		}
+	}
+	res.LockPresence = map[string]bool{}
+	for key, ch := range lockExits {
+		res.LockPresence[key] = present[key]
+		select {
+		case err := <-ch:
+			res.LocksExited = append(res.LocksExited, fmt.Sprintf("%s: %v", key, err))
+		default:
+		}
+	}
+	return res, ctx.Err()
+}
+
+// timedClient is upstream's client recording the duration of every Lock.
+type timedClient struct {
+	models.LocketClient
+	rec *Recorder
+}
+
+func (c timedClient) Lock(ctx context.Context, in *models.LockRequest, opts ...grpc.CallOption) (*models.LockResponse, error) {
+	t0 := time.Now()
+	resp, err := c.LocketClient.Lock(ctx, in, opts...)
+	c.rec.Add(time.Since(t0), err != nil)
+	return resp, err
+}
+
+// countingSink counts the runners' log messages by name.
+type countingSink struct {
+	mu sync.Mutex
+	n  map[string]*atomic.Int64
+}
+
+func (s *countingSink) Log(l lager.LogFormat) {
+	msg := l.Message
+	if i := strings.LastIndexByte(msg, '.'); i >= 0 {
+		msg = msg[i+1:]
+	}
+	s.mu.Lock()
+	if s.n == nil {
+		s.n = map[string]*atomic.Int64{}
+	}
+	c := s.n[msg]
+	if c == nil {
+		c = &atomic.Int64{}
+		s.n[msg] = c
+	}
+	s.mu.Unlock()
+	c.Add(1)
+}
+
+func (s *countingSink) count(msg string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.n[msg]; c != nil {
+		return int(c.Load())
+	}
+	return 0
+}

@@ -1,0 +1,386 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Row is one line of the results table. Ratio is always ours / upstream.
+type Row struct {
+	Workload, Metric string
+	Ours, Upstream   string
+	Ratio            string
+	Target           string
+	Met              string // "yes", "no" or "" when the target is informational
+}
+
+// Report is what a run measured, with the machine it ran on.
+type Report struct {
+	mu       sync.Mutex
+	Command  string
+	System   []string // "key: value" lines
+	Started  time.Time
+	Ended    time.Time
+	Rows     []Row
+	Notes    []string
+	Failures []string
+	Timings  []string
+}
+
+// NewReport starts an empty report.
+func NewReport() *Report { return &Report{Command: strings.Join(os.Args, " ")} }
+
+// Start records the machine and the settings.
+func (r *Report) Start(o Options, s Sizes, version func(driver string) string) {
+	r.Started = time.Now().UTC()
+	model := "unknown"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	mode := "full"
+	if o.Quick {
+		mode = "quick"
+	}
+	r.System = []string{
+		"date: " + r.Started.Format(time.RFC3339),
+		fmt.Sprintf("nproc: %d", runtime.NumCPU()),
+		"CPU: " + model,
+		"kernel: " + strings.TrimSpace(string(kernel)),
+		"Go: " + runtime.Version(),
+		"MariaDB: " + version("mysql"),
+		"Postgres: " + version("postgres"),
+		"load average at start: " + loadAvg(),
+		fmt.Sprintf("mode: %s; rounds %d x %s window; drivers %s; fleet/handoffs on %s; server pool %d connections",
+			mode, o.Rounds, o.Window, strings.Join(o.Drivers, ","), o.FleetDriver, o.DBConns),
+		fmt.Sprintf("sizes: %d renewal callers, %d presences, %d FetchAll callers, %d contenders, fleet %s, "+
+			"%d graceful handoffs (%d chains), %d crash handoffs (TTL %d s), %d expiring locks",
+			s.RenewCallers, s.Presences, s.FetchAllCallers, s.Contenders, s.FleetDuration,
+			s.Handoffs, s.HandoffChains, s.Crashes, s.CrashTTL, s.ExpiryLocks),
+	}
+}
+
+// Finish records the end.
+func (r *Report) Finish() {
+	r.Ended = time.Now().UTC()
+	r.System = append(r.System, "load average at end: "+loadAvg(),
+		"duration: "+r.Ended.Sub(r.Started).Round(time.Second).String())
+}
+
+func (r *Report) add(rows ...Row) {
+	r.mu.Lock()
+	r.Rows = append(r.Rows, rows...)
+	r.mu.Unlock()
+}
+
+// Note adds a remark printed under the table.
+func (r *Report) Note(format string, args ...any) {
+	r.mu.Lock()
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+	r.mu.Unlock()
+}
+
+// Fail records a workload that broke.
+func (r *Report) Fail(msg string) {
+	r.mu.Lock()
+	r.Failures = append(r.Failures, msg)
+	r.mu.Unlock()
+}
+
+// Timing records how long a workload took.
+func (r *Report) Timing(name, driver string, d time.Duration) {
+	r.mu.Lock()
+	r.Timings = append(r.Timings, fmt.Sprintf("%s/%s %s", name, driver, d.Round(100*time.Millisecond)))
+	r.mu.Unlock()
+}
+
+// compare makes a row of two figures with their ratio; met, if not nil,
+// judges the ratio against the target.
+func compare(workload, metric, format string, ours, up float64, target string, met func(ratio float64) bool) Row {
+	row := Row{Workload: workload, Metric: metric, Ours: fmt.Sprintf(format, ours), Upstream: fmt.Sprintf(format, up), Target: target}
+	if up != 0 {
+		ratio := ours / up
+		row.Ratio = fmt.Sprintf("%.2fx", ratio)
+		if met != nil {
+			row.Met = yesNo(met(ratio))
+		}
+	}
+	return row
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// Markdown writes the report.
+func (r *Report) Markdown(w io.Writer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(w, "Command: `%s`\n\n", r.Command)
+	for _, s := range r.System {
+		fmt.Fprintf(w, "- %s\n", s)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| workload | metric | ours | upstream | ours/upstream | target | met |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---|---|")
+	for _, row := range r.Rows {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n",
+			row.Workload, row.Metric, row.Ours, row.Upstream, row.Ratio, row.Target, row.Met)
+	}
+	if len(r.Notes) > 0 {
+		fmt.Fprintln(w)
+		for _, n := range r.Notes {
+			fmt.Fprintf(w, "- %s\n", n)
+		}
+	}
+	if len(r.Timings) > 0 {
+		fmt.Fprintf(w, "\nWorkload durations: %s\n", strings.Join(r.Timings, ", "))
+	}
+	if len(r.Failures) > 0 {
+		fmt.Fprintln(w, "\nFAILURES (something broke; these are not speed verdicts):")
+		for _, f := range r.Failures {
+			fmt.Fprintf(w, "- %s\n", f)
+		}
+	}
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func medianOf(rs []LoopResult, f func(LoopResult) float64) float64 {
+	xs := make([]float64, len(rs))
+	for i, r := range rs {
+		xs[i] = f(r)
+	}
+	return Median(xs)
+}
+
+func p50ms(r LoopResult) float64 { return ms(Percentile(r.Lat, 50)) }
+func p99ms(r LoopResult) float64 { return ms(Percentile(r.Lat, 99)) }
+func rate(r LoopResult) float64  { return r.Rate() }
+
+// cpuPer10k is server CPU seconds per 10,000 calls.
+func cpuPer10k(r LoopResult) float64 {
+	if r.Calls == 0 {
+		return 0
+	}
+	return r.CPU.Seconds() / float64(r.Calls) * 10000
+}
+
+func errorsOf(rs []LoopResult, except ...string) int {
+	n := 0
+	for _, r := range rs {
+		n += r.ErrorCount(except...)
+	}
+	return n
+}
+
+// Renewals reports the renewal and bare UPDATE rounds.
+func (r *Report) Renewals(driver string, callers int, res map[string][]LoopResult) {
+	o, u, bare := res[string(Ours)], res[string(Upstream)], res["bare"]
+	w := fmt.Sprintf("renewals, %d callers (%s)", callers, driver)
+	bareRate := medianOf(bare, rate)
+	r.add(
+		compare(w, "renewals/s", "%.0f", medianOf(o, rate), medianOf(u, rate), ">= 3x", func(x float64) bool { return x >= 3 }),
+		compare(w, "p50 ms", "%.2f", medianOf(o, p50ms), medianOf(u, p50ms), "", nil),
+		compare(w, "p99 ms", "%.2f", medianOf(o, p99ms), medianOf(u, p99ms), "<= 0.33x", func(x float64) bool { return x <= 1.0/3 }),
+		compare(w, "failed calls", "%.0f", float64(errorsOf(o)), float64(errorsOf(u)), "", nil),
+	)
+	if bareRate > 0 {
+		row := Row{
+			Workload: fmt.Sprintf("database limit (%s): bare UPDATE %.0f/s", driver, bareRate),
+			Metric:   "renewals/s as % of bare UPDATE/s",
+			Ours:     fmt.Sprintf("%.0f%%", 100*medianOf(o, rate)/bareRate),
+			Upstream: fmt.Sprintf("%.0f%%", 100*medianOf(u, rate)/bareRate),
+			Target:   "ours >= 50%",
+			Met:      yesNo(medianOf(o, rate) >= bareRate/2),
+		}
+		r.add(row)
+	}
+	r.add(compare(fmt.Sprintf("cost (%s)", driver), "server CPU s per 10,000 renewals (closed loop)", "%.3f",
+		medianOf(o, cpuPer10k), medianOf(u, cpuPer10k), "report", nil))
+}
+
+// FetchAll reports the FetchAll rounds.
+func (r *Report) FetchAll(driver string, presences, callers int, res map[string][]LoopResult, rss map[string][]float64) {
+	o, u := res[string(Ours)], res[string(Upstream)]
+	w := fmt.Sprintf("FetchAll(PRESENCE), %d presences, %d callers (%s)", presences, callers, driver)
+	r.add(
+		compare(w, "calls/s", "%.1f", medianOf(o, rate), medianOf(u, rate), ">= 3x", func(x float64) bool { return x >= 3 }),
+		compare(w, "p50 ms", "%.2f", medianOf(o, p50ms), medianOf(u, p50ms), "<= 0.33x", func(x float64) bool { return x <= 1.0/3 }),
+		compare(w, "p99 ms", "%.2f", medianOf(o, p99ms), medianOf(u, p99ms), "", nil),
+		compare(w, "failed calls", "%.0f", float64(errorsOf(o)), float64(errorsOf(u)), "", nil),
+		compare(fmt.Sprintf("cost (%s)", driver), fmt.Sprintf("server RSS MB with %d presences (after FetchAll rounds)", presences),
+			"%.0f", Median(rss[string(Ours)]), Median(rss[string(Upstream)]), "report", nil),
+	)
+}
+
+// Contention reports the contention rounds.
+func (r *Report) Contention(driver string, owners int, res map[string][]LoopResult, errLines map[string][]string) {
+	o, u := res[string(Ours)], res[string(Upstream)]
+	w := fmt.Sprintf("contention, %d owners on one key (%s)", owners, driver)
+	lines := func(rs []LoopResult) float64 {
+		n := 0
+		for _, x := range rs {
+			n += x.Checked
+		}
+		return float64(n)
+	}
+	errRow := compare(w, "server error-level lines", "%.0f", lines(o), lines(u), "ours: none", nil)
+	errRow.Ratio = ""
+	errRow.Met = yesNo(lines(o) == 0)
+	r.add(
+		compare(w, "calls/s (Lock + Release)", "%.0f", medianOf(o, rate), medianOf(u, rate), ">= 2x", func(x float64) bool { return x >= 2 }),
+		compare(w, "p50 ms", "%.2f", medianOf(o, p50ms), medianOf(u, p50ms), "", nil),
+		compare(w, "p99 ms", "%.2f", medianOf(o, p99ms), medianOf(u, p99ms), "", nil),
+		errRow,
+		compare(w, "failed calls other than lock-collision", "%.0f", float64(errorsOf(o, collisionKey)), float64(errorsOf(u, collisionKey)), "", nil),
+	)
+	for _, k := range Kinds {
+		if l := errLines[string(k)]; len(l) > 0 {
+			r.Note("contention (%s), %s server error lines: %s", driver, k, messageCounts(l))
+		}
+		var other []string
+		for _, x := range res[string(k)] {
+			for e, n := range x.Errors {
+				if e != collisionKey {
+					other = append(other, fmt.Sprintf("`%s` x %d", e, n))
+				}
+			}
+		}
+		if len(other) > 0 {
+			r.Note("contention (%s), %s server failed calls: %v", driver, k, other)
+		}
+	}
+}
+
+// Expiry reports the expiry lags.
+func (r *Report) Expiry(driver string, locks int, res map[Kind]ExpiryResult) {
+	o, u := res[Ours], res[Upstream]
+	w := fmt.Sprintf("expiry lag, %d abandoned locks, TTL %d s, two servers on one database (%s)", locks, expiryTTL, driver)
+	pct := func(p float64) Row {
+		return compare(w, fmt.Sprintf("removal minus TTL, p%g ms", p), "%.0f", ms(Percentile(o.Lags, p)), ms(Percentile(u.Lags, p)), "", nil)
+	}
+	p99 := pct(99)
+	p99.Target = "ours <= 250 ms"
+	p99.Met = yesNo(len(o.Lags) > 0 && o.Missing == 0 && Percentile(o.Lags, 99) <= 250*time.Millisecond)
+	minRow := compare(w, "min ms (negative: removed before TTL)", "%.0f", ms(Percentile(o.Lags, 0.0001)), ms(Percentile(u.Lags, 0.0001)), "ours >= 0", nil)
+	minRow.Ratio, minRow.Met = "", yesNo(len(o.Lags) > 0 && Percentile(o.Lags, 0.0001) >= 0)
+	r.add(pct(50), p99, pct(100), minRow,
+		compare(w, "locks not removed", "%.0f", float64(o.Missing), float64(u.Missing), "", nil),
+		compare(w, "server error-level lines", "%.0f", float64(len(o.ErrorLines)), float64(len(u.ErrorLines)), "", nil))
+	for _, k := range Kinds {
+		if l := res[k].ErrorLines; len(l) > 0 {
+			r.Note("expiry (%s), %s server error lines: %s", driver, k, messageCounts(l))
+		}
+	}
+}
+
+// Handoff reports handoff takeover times: our runner on our server against
+// upstream's runner on upstream's server, and upstream's runner on our
+// server against the same.
+func (r *Report) Handoff(what, driver string, ttl int64, res map[pairing]HandoffResult, crash bool) {
+	up := res[pairing{Upstream, "upstream"}]
+	for _, ours := range []pairing{{Ours, "ours"}, {Ours, "upstream"}} {
+		o := res[ours]
+		w := fmt.Sprintf("%s, TTL %d s, %d takeovers (%s): %s vs upstream runner on upstream server", what, ttl, len(up.Times), driver, ours)
+		if o.Err != nil {
+			r.Note("%s: %s failed: %v", what, ours, o.Err)
+		}
+		if len(o.Times) == 0 {
+			r.add(Row{Workload: w, Metric: "takeover", Ours: "n/a", Upstream: fmt.Sprintf("p50 %.0f ms", ms(Percentile(up.Times, 50)))})
+			continue
+		}
+		rows := []Row{
+			compare(w, "takeover p50 ms", "%.0f", ms(Percentile(o.Times, 50)), ms(Percentile(up.Times, 50)), "", nil),
+			compare(w, "takeover p99 ms", "%.0f", ms(Percentile(o.Times, 99)), ms(Percentile(up.Times, 99)), "", nil),
+			compare(w, "takeover max ms", "%.0f", ms(Percentile(o.Times, 100)), ms(Percentile(up.Times, 100)), "", nil),
+		}
+		if ours.Client == "ours" {
+			if crash {
+				limit := time.Duration(ttl)*time.Second + time.Second
+				rows[2].Target = fmt.Sprintf("ours <= TTL + 1 s (%d ms)", limit.Milliseconds())
+				rows[2].Met = yesNo(o.Err == nil && Percentile(o.Times, 100) <= limit)
+			} else {
+				rows[1].Target = "ours well under 1 s"
+				rows[1].Met = yesNo(o.Err == nil && Percentile(o.Times, 99) < time.Second)
+			}
+		}
+		r.add(rows...)
+	}
+	if up.Err != nil {
+		r.Note("%s: upstream runner on upstream server failed: %v", what, up.Err)
+	}
+}
+
+// Fleet reports the fleet runs.
+func (r *Report) Fleet(driver string, presences int, d time.Duration, res map[Kind]FleetResult) {
+	o, u := res[Ours], res[Upstream]
+	w := fmt.Sprintf("fleet, %d presences renewed every 5 s (TTL 15 s) + bbs/auctioneer locks, %s (%s)", presences, d, driver)
+	p99 := compare(w, "renewal p99 ms", "%.1f", ms(Percentile(o.Lat, 99)), ms(Percentile(u.Lat, 99)), "ours < 50 ms", nil)
+	p99.Met = yesNo(len(o.Lat) > 0 && Percentile(o.Lat, 99) < 50*time.Millisecond)
+	lost := compare(w, "presences lost (seen, then gone from the table)", "%.0f", float64(o.Lost), float64(u.Lost), "ours: zero", nil)
+	lost.Ratio, lost.Met = "", yesNo(o.Lost == 0 && o.NeverSeen == 0 && len(o.Lat) > 0)
+	perSec := func(x FleetResult) float64 {
+		if x.Window == 0 {
+			return 0
+		}
+		return float64(len(x.Lat)) / x.Window.Seconds()
+	}
+	per10k := func(x FleetResult) float64 {
+		if len(x.Lat) == 0 {
+			return 0
+		}
+		return x.CPU.Seconds() / float64(len(x.Lat)) * 10000
+	}
+	r.add(
+		compare(w, "renewals/s", "%.0f", perSec(o), perSec(u), "", nil),
+		compare(w, "renewal p50 ms", "%.1f", ms(Percentile(o.Lat, 50)), ms(Percentile(u.Lat, 50)), "", nil),
+		p99,
+		compare(w, "renewal max ms", "%.0f", ms(Percentile(o.Lat, 100)), ms(Percentile(u.Lat, 100)), "", nil),
+		compare(w, "failed renewals", "%.0f", float64(o.Failed), float64(u.Failed), "", nil),
+		lost,
+		compare(w, "presences never acquired", "%.0f", float64(o.NeverSeen), float64(u.NeverSeen), "", nil),
+		compare(w, "server lock-expired lines", "%.0f", float64(o.Expired), float64(u.Expired), "", nil),
+		compare(w, "server error-level lines", "%.0f", float64(len(o.ErrorLines)), float64(len(u.ErrorLines)), "", nil),
+		compare(fmt.Sprintf("cost (%s)", driver), "server CPU s per 10,000 renewals (fleet)", "%.3f", per10k(o), per10k(u), "report", nil),
+		compare(fmt.Sprintf("cost (%s)", driver), fmt.Sprintf("server RSS MB with %d presences (end of fleet)", presences), "%.0f",
+			float64(o.RSS)/(1<<20), float64(u.RSS)/(1<<20), "report", nil),
+	)
+	for _, k := range Kinds {
+		x := res[k]
+		if len(x.LocksExited) > 0 {
+			r.Note("fleet: on the %s server, lock runners exited (lost their lock): %s", k, strings.Join(x.LocksExited, "; "))
+		}
+		for key, ok := range x.LockPresence {
+			if !ok {
+				r.Note("fleet: on the %s server, lock %s was not in the table at the end", k, key)
+			}
+		}
+		if len(x.ErrorLines) > 0 {
+			r.Note("fleet, %s server error lines: %s", k, messageCounts(x.ErrorLines))
+		}
+	}
+}

@@ -1,0 +1,169 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+)
+
+// dialect holds what differs between the databases: the SQL expression for
+// "now" on the database clock and the placeholder style.
+type dialect struct {
+	name string
+	// now is microseconds since the epoch on the database's clock: the one
+	// clock every server agrees on (see docs/architecture.md).
+	now string
+	// greatest is the two-argument maximum function.
+	greatest string
+	dollar   bool // $1, $2... placeholders
+	mysql    bool // INSERT ... ON DUPLICATE KEY UPDATE instead of ON CONFLICT
+}
+
+var (
+	mysqlDialect = dialect{
+		name: "mysql",
+		// NOW(6) is the statement's start time. The session time zone is
+		// set to UTC on connect (see openMySQL), so the conversion is exact.
+		now:      "CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)",
+		greatest: "GREATEST",
+		mysql:    true,
+	}
+	postgresDialect = dialect{
+		name:     "postgres",
+		now:      "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
+		greatest: "GREATEST",
+		dollar:   true,
+	}
+	sqliteDialect = dialect{
+		name:     "sqlite",
+		now:      "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
+		greatest: "MAX",
+	}
+)
+
+// sql expands {now} and {greatest} and turns ? into $n where needed. It runs
+// once per statement per Store (see newQueries), not per call.
+func (d dialect) sql(q string) string {
+	q = strings.ReplaceAll(q, "{now}", d.now)
+	q = strings.ReplaceAll(q, "{greatest}", d.greatest)
+	q = strings.Join(strings.Fields(q), " ")
+	if !d.dollar {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// lockColumns are read back by Fetch, FetchAll, Release and the sweep, with
+// NULLs (never written by upstream or us, but allowed by the schema) as zero.
+const lockColumns = `path, COALESCE(owner, ''), COALESCE(value, ''), COALESCE(type, ''),
+	COALESCE(ttl, 0), COALESCE(modified_index, 0), COALESCE(modified_id, '')`
+
+// queries are the statements of one dialect, expanded once.
+type queries struct {
+	lock          string // the one-statement acquire/renew
+	deleteUnowned string
+	fetch         string
+	fetchForUpd   string // mysql Release only
+	fetchAll      string
+	fetchAllTyped string
+	releaseDelete string // pg/sqlite: DELETE ... RETURNING; mysql: plain DELETE
+	exists        string
+	count         string
+
+	newestHeartbeat string
+	heartbeat       string
+	removeServer    string
+	pruneServers    string
+	grace           string
+	adoptCandidates string
+	adopt           string
+	expired         string
+	deleteExpired   string
+}
+
+func newQueries(d dialect) queries {
+	q := queries{
+		deleteUnowned: `DELETE FROM locks WHERE path = ? AND (owner = '' OR owner IS NULL)`,
+		fetch:         `SELECT ` + lockColumns + ` FROM locks WHERE path = ?`,
+		fetchForUpd:   `SELECT ` + lockColumns + ` FROM locks WHERE path = ? FOR UPDATE`,
+		fetchAll:      `SELECT ` + lockColumns + ` FROM locks WHERE owner <> ''`,
+		fetchAllTyped: `SELECT ` + lockColumns + ` FROM locks WHERE owner <> '' AND type = ?`,
+		exists:        `SELECT COUNT(*) FROM locks WHERE path = ?`,
+		count:         `SELECT COALESCE(type, ''), COUNT(*) FROM locks WHERE owner <> '' GROUP BY type`,
+
+		newestHeartbeat: `SELECT COALESCE(MAX(heartbeat_at), 0), {now} FROM locket_servers`,
+		removeServer:    `DELETE FROM locket_servers WHERE id = ?`,
+		pruneServers:    `DELETE FROM locket_servers WHERE heartbeat_at < {now} - ?`,
+		// Grace never shortens a deadline; the WHERE makes the row count
+		// mean "rows extended" on every database.
+		grace: `UPDATE locks SET expires_at = {greatest}(COALESCE(expires_at, 0), {now} + COALESCE(ttl, 0) * 1000000)
+			WHERE expires_at IS NULL OR expires_at < {now} + COALESCE(ttl, 0) * 1000000`,
+		// Rows whose last write was not ours (an upstream server's renewal or
+		// creation): modified_index moved past the index our deadline is for.
+		adoptCandidates: `SELECT path, COALESCE(modified_index, 0) FROM locks
+			WHERE expires_index IS NULL OR expires_index <> modified_index`,
+		adopt: `UPDATE locks SET expires_at = {now} + COALESCE(ttl, 0) * 1000000, expires_index = modified_index
+			WHERE path = ? AND modified_index = ? AND (expires_index IS NULL OR expires_index <> modified_index)`,
+		// An index range scan on locks_expires_at. Only deadlines written for
+		// the current modified_index count: anything else is adopted first.
+		expired: `SELECT ` + lockColumns + ` FROM locks
+			WHERE expires_at <= {now} AND expires_index = modified_index ORDER BY expires_at LIMIT 5000`,
+		// Deletes only if nothing renewed the row since it was read.
+		deleteExpired: `DELETE FROM locks WHERE path = ? AND modified_index = ? AND COALESCE(modified_id, '') = ?
+			AND expires_index = modified_index AND expires_at <= {now}`,
+	}
+	if d.mysql {
+		// Every assignment is conditional on the stored owner being the
+		// caller (byte-exact, like upstream's Go comparison; the column's
+		// collation would ignore case and trailing spaces). Affected rows:
+		// 1 inserted, 2 renewed, 0 someone else's row. expires_index comes
+		// before modified_index and both read the old modified_index, so the
+		// result does not depend on assignment order. LAST_INSERT_ID(expr)
+		// hands the new modified_index back in the OK packet.
+		const same = `CAST(owner AS BINARY) = CAST(VALUES(owner) AS BINARY)`
+		q.lock = `INSERT INTO locks (path, owner, value, type, modified_index, modified_id, ttl, expires_at, expires_index)
+			VALUES (?, ?, ?, ?, 1, ?, ?, {now} + ? * 1000000, 1)
+			ON DUPLICATE KEY UPDATE
+			value = IF(` + same + `, VALUES(value), value),
+			type = IF(` + same + `, VALUES(type), type),
+			ttl = IF(` + same + `, VALUES(ttl), ttl),
+			expires_at = IF(` + same + `, VALUES(expires_at), expires_at),
+			expires_index = IF(` + same + `, modified_index + 1, expires_index),
+			modified_index = IF(` + same + `, LAST_INSERT_ID(modified_index + 1), modified_index)`
+		q.releaseDelete = `DELETE FROM locks WHERE path = ?`
+		q.heartbeat = `INSERT INTO locket_servers (id, address, heartbeat_at) VALUES (?, ?, {now})
+			ON DUPLICATE KEY UPDATE address = VALUES(address), heartbeat_at = VALUES(heartbeat_at)`
+	} else {
+		// No row back = the row belongs to someone else. modified_id equal to
+		// the fresh GUID sent = inserted. The deadline is computed in SET,
+		// after any wait for the row.
+		q.lock = `INSERT INTO locks (path, owner, value, type, modified_index, modified_id, ttl, expires_at, expires_index)
+			VALUES (?, ?, ?, ?, 1, ?, CAST(? AS BIGINT), {now} + CAST(? AS BIGINT) * 1000000, 1)
+			ON CONFLICT (path) DO UPDATE SET
+			value = excluded.value, type = excluded.type, ttl = excluded.ttl,
+			expires_at = {now} + excluded.ttl * 1000000,
+			modified_index = locks.modified_index + 1, expires_index = locks.modified_index + 1
+			WHERE locks.owner = excluded.owner
+			RETURNING modified_id, modified_index`
+		q.releaseDelete = `DELETE FROM locks WHERE path = ? AND owner = ? RETURNING ` + lockColumns
+		q.heartbeat = `INSERT INTO locket_servers (id, address, heartbeat_at) VALUES (?, ?, {now})
+			ON CONFLICT (id) DO UPDATE SET address = excluded.address, heartbeat_at = excluded.heartbeat_at`
+	}
+	for _, p := range []*string{
+		&q.lock, &q.deleteUnowned, &q.fetch, &q.fetchForUpd, &q.fetchAll, &q.fetchAllTyped, &q.releaseDelete,
+		&q.exists, &q.count, &q.newestHeartbeat, &q.heartbeat, &q.removeServer, &q.pruneServers, &q.grace,
+		&q.adoptCandidates, &q.adopt, &q.expired, &q.deleteExpired,
+	} {
+		*p = d.sql(*p)
+	}
+	return q
+}

@@ -1,0 +1,232 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// Lock acquires l.Key for l.Owner or renews it, storing l.Value, l.Type and
+// l.TTL (seconds). A renewal is one statement: one round trip. It returns
+// ErrCollision when another non-empty owner holds the key.
+func (s *Store) Lock(ctx context.Context, l Lock) (LockResult, error) {
+	var res LockResult
+	err := retry(ctx, func() error {
+		var err error
+		res, err = s.lock(ctx, l)
+		if !errors.Is(err, ErrCollision) {
+			return err
+		}
+		// Rare path: a row whose owner is '' is unowned and anyone may take
+		// it (upstream never writes one). Remove it and try once more.
+		r, err := s.exec(ctx, s.q.deleteUnowned, l.Key)
+		if err != nil {
+			return err
+		}
+		if n, err := r.RowsAffected(); err != nil || n == 0 {
+			return ErrCollision
+		}
+		res, err = s.lock(ctx, l)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrCollision) {
+		return LockResult{}, fmt.Errorf("lock %q: %w", l.Key, err)
+	}
+	return res, err
+}
+
+func (s *Store) lock(ctx context.Context, l Lock) (LockResult, error) {
+	guid, err := newGUID()
+	if err != nil {
+		return LockResult{}, err
+	}
+	if s.dialect.mysql {
+		r, err := s.exec(ctx, s.q.lock, l.Key, l.Owner, l.Value, l.Type, guid, l.TTL, l.TTL)
+		if err != nil {
+			return LockResult{}, err
+		}
+		n, err := r.RowsAffected()
+		if err != nil {
+			return LockResult{}, err
+		}
+		switch n {
+		case 1:
+			return LockResult{Acquired: true, ModifiedIndex: 1}, nil
+		case 2:
+			idx, err := r.LastInsertId()
+			if err != nil {
+				return LockResult{}, err
+			}
+			return LockResult{ModifiedIndex: idx}, nil
+		case 0:
+			return LockResult{}, ErrCollision
+		}
+		return LockResult{}, fmt.Errorf("unexpected affected row count %d (is clientFoundRows set?)", n)
+	}
+	var id string
+	var idx int64
+	err = s.queryRow(ctx, s.q.lock, []any{l.Key, l.Owner, l.Value, l.Type, guid, l.TTL, l.TTL}, &id, &idx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return LockResult{}, ErrCollision
+	}
+	if err != nil {
+		return LockResult{}, err
+	}
+	return LockResult{Acquired: id == guid, ModifiedIndex: idx}, nil
+}
+
+// Release deletes key if owner holds it and returns the deleted row. A
+// missing key is not an error (upstream answers success): it returns a zero
+// Lock. Another owner's key gives ErrCollision.
+func (s *Store) Release(ctx context.Context, key, owner string) (Lock, error) {
+	var l Lock
+	var err error
+	if s.dialect.mysql {
+		err = retry(ctx, func() error {
+			l, err = s.releaseTx(ctx, key, owner)
+			return err
+		})
+	} else {
+		l, err = s.releaseReturning(ctx, key, owner)
+	}
+	if err != nil && !errors.Is(err, ErrCollision) {
+		return Lock{}, fmt.Errorf("release %q: %w", key, err)
+	}
+	return l, err
+}
+
+// releaseTx is MySQL's release: it has no DELETE ... RETURNING, so the row is
+// read under a row lock and deleted in one transaction.
+func (s *Store) releaseTx(ctx context.Context, key, owner string) (Lock, error) {
+	done := s.stats.begin()
+	l, err := func() (Lock, error) {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return Lock{}, err
+		}
+		defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+		l, err := scanLock(tx.QueryRowContext(ctx, s.q.fetchForUpd, key))
+		if errors.Is(err, sql.ErrNoRows) {
+			return Lock{}, tx.Commit()
+		}
+		if err != nil {
+			return Lock{}, err
+		}
+		if l.Owner != owner {
+			return Lock{}, ErrCollision
+		}
+		if _, err := tx.ExecContext(ctx, s.q.releaseDelete, l.Key); err != nil {
+			return Lock{}, err
+		}
+		return l, tx.Commit()
+	}()
+	if errors.Is(err, ErrCollision) {
+		done(nil)
+	} else {
+		done(err)
+	}
+	return l, err
+}
+
+func (s *Store) releaseReturning(ctx context.Context, key, owner string) (Lock, error) {
+	done := s.stats.begin()
+	l, err := scanLock(s.db.QueryRowContext(ctx, s.q.releaseDelete, key, owner))
+	done(err)
+	if err == nil {
+		return l, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return Lock{}, err
+	}
+	// Nothing deleted: the key is missing or someone else's.
+	var n int
+	if err := s.queryRow(ctx, s.q.exists, []any{key}, &n); err != nil {
+		return Lock{}, err
+	}
+	if n > 0 {
+		return Lock{}, ErrCollision
+	}
+	return Lock{}, nil
+}
+
+// Fetch returns the lock stored under key, without taking a row lock.
+// ErrNotFound when it is missing or unowned.
+func (s *Store) Fetch(ctx context.Context, key string) (Lock, error) {
+	done := s.stats.begin()
+	l, err := scanLock(s.db.QueryRowContext(ctx, s.q.fetch, key))
+	done(err)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && l.Owner == "") {
+		return Lock{}, ErrNotFound
+	}
+	if err != nil {
+		return Lock{}, fmt.Errorf("fetch %q: %w", key, err)
+	}
+	return l, nil
+}
+
+// FetchAll returns every owned lock of type typ ("" for all types), in no
+// particular order.
+func (s *Store) FetchAll(ctx context.Context, typ string) ([]Lock, error) {
+	q, args := s.q.fetchAll, []any(nil)
+	if typ != "" {
+		q, args = s.q.fetchAllTyped, []any{typ}
+	}
+	var out []Lock
+	err := s.query(ctx, q, args, func(r *sql.Rows) error {
+		l, err := scanLock(r)
+		if err != nil {
+			return err
+		}
+		out = append(out, l)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fetch all %q: %w", typ, err)
+	}
+	return out, nil
+}
+
+// Count returns how many owned locks and presences are stored.
+func (s *Store) Count(ctx context.Context) (locks, presences int, err error) {
+	err = s.query(ctx, s.q.count, nil, func(r *sql.Rows) error {
+		var typ string
+		var n int
+		if err := r.Scan(&typ, &n); err != nil {
+			return err
+		}
+		switch typ {
+		case "lock":
+			locks = n
+		case "presence":
+			presences = n
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("count locks: %w", err)
+	}
+	return locks, presences, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+// scanLock reads the lockColumns.
+func scanLock(r scanner) (Lock, error) {
+	var l Lock
+	err := r.Scan(&l.Key, &l.Owner, &l.Value, &l.Type, &l.TTL, &l.ModifiedIndex, &l.ModifiedID)
+	return l, err
+}
+
+// newGUID returns a random (version 4) UUID, the form upstream uses for
+// modified_id.
+func newGUID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate modified_id: %w", err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+}

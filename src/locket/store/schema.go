@@ -1,0 +1,191 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// createLocks is upstream's statement, character for character in its
+// columns, types and defaults: operators and upstream servers see the table
+// they know.
+const createLocks = `CREATE TABLE IF NOT EXISTS locks (
+	path VARCHAR(255) PRIMARY KEY,
+	owner VARCHAR(255),
+	value VARCHAR(4096),
+	type VARCHAR(255) DEFAULT '',
+	modified_index BIGINT DEFAULT 0,
+	modified_id varchar(255) DEFAULT '',
+	ttl BIGINT DEFAULT 0
+)`
+
+// Our additions (docs/architecture.md, "Storage design"). The columns have
+// defaults (NULL) so upstream's INSERTs, which name their columns, still work.
+var addedColumns = []struct{ name, def string }{
+	{"expires_at", "BIGINT NULL"},
+	{"expires_index", "BIGINT NULL"},
+}
+
+const (
+	expiresIndex  = "locks_expires_at"
+	createServers = `CREATE TABLE IF NOT EXISTS locket_servers (
+	id VARCHAR(255) PRIMARY KEY,
+	address VARCHAR(255) NOT NULL DEFAULT '',
+	heartbeat_at BIGINT NOT NULL
+)`
+)
+
+// Migrate creates the locks table the way upstream does if it is missing,
+// then adds our columns, index and table. It is idempotent, works on a table
+// an upstream server created, and is safe when several servers run it at once.
+func (s *Store) Migrate(ctx context.Context) error {
+	var err error
+	switch s.dialect.name {
+	case "postgres":
+		err = s.migratePostgres(ctx)
+	case "mysql":
+		err = s.migrateMySQL(ctx)
+	default:
+		err = s.migrateSQLite(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("migrate %s schema: %w", s.dialect.name, err)
+	}
+	return nil
+}
+
+// migratePostgres runs in one transaction (Postgres DDL is transactional)
+// under an advisory lock, because concurrent CREATE ... IF NOT EXISTS of the
+// same name can fail there with a unique violation in the catalog.
+func (s *Store) migratePostgres(ctx context.Context) error {
+	done := s.stats.begin()
+	err := func() error {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+		stmts := []string{
+			`SELECT pg_advisory_xact_lock(7106675, hashtext(current_database()))`,
+			createLocks,
+		}
+		for _, c := range addedColumns {
+			stmts = append(stmts, `ALTER TABLE locks ADD COLUMN IF NOT EXISTS `+c.name+` `+c.def)
+		}
+		stmts = append(stmts,
+			`CREATE INDEX IF NOT EXISTS `+expiresIndex+` ON locks (expires_at)`,
+			createServers)
+		for _, q := range stmts {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", firstLine(q), err)
+			}
+		}
+		return tx.Commit()
+	}()
+	done(err)
+	return err
+}
+
+// migrateMySQL checks information_schema before each ALTER (MySQL 8 has no
+// ADD COLUMN IF NOT EXISTS) and takes "already exists" from a server that
+// migrated at the same moment as success. DDL is not transactional here.
+func (s *Store) migrateMySQL(ctx context.Context) error {
+	if _, err := s.exec(ctx, createLocks); err != nil {
+		return fmt.Errorf("create table locks: %w", err)
+	}
+	cols, err := s.columnSet(ctx, `SELECT COLUMN_NAME FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'locks'`)
+	if err != nil {
+		return err
+	}
+	for _, c := range addedColumns {
+		if cols[c.name] {
+			continue
+		}
+		_, err := s.exec(ctx, `ALTER TABLE locks ADD COLUMN `+c.name+` `+c.def)
+		if err != nil && !mysqlErr(err, 1060) { // duplicate column name
+			return fmt.Errorf("add column %s: %w", c.name, err)
+		}
+	}
+	idx, err := s.columnSet(ctx, `SELECT INDEX_NAME FROM information_schema.STATISTICS
+		WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'locks'`)
+	if err != nil {
+		return err
+	}
+	if !idx[expiresIndex] {
+		_, err := s.exec(ctx, `CREATE INDEX `+expiresIndex+` ON locks (expires_at)`)
+		if err != nil && !mysqlErr(err, 1061) { // duplicate key name
+			return fmt.Errorf("create index %s: %w", expiresIndex, err)
+		}
+	}
+	if _, err := s.exec(ctx, createServers); err != nil {
+		return fmt.Errorf("create table locket_servers: %w", err)
+	}
+	return nil
+}
+
+// migrateSQLite serves one dev server; a concurrent migration still only
+// meets "duplicate column name", which counts as success.
+func (s *Store) migrateSQLite(ctx context.Context) error {
+	if _, err := s.exec(ctx, createLocks); err != nil {
+		return fmt.Errorf("create table locks: %w", err)
+	}
+	cols, err := s.columnSet(ctx, `SELECT name FROM pragma_table_info('locks')`)
+	if err != nil {
+		return err
+	}
+	for _, c := range addedColumns {
+		if cols[c.name] {
+			continue
+		}
+		_, err := s.exec(ctx, `ALTER TABLE locks ADD COLUMN `+c.name+` `+c.def)
+		if err != nil && !strings.Contains(err.Error(), "duplicate column name") {
+			return fmt.Errorf("add column %s: %w", c.name, err)
+		}
+	}
+	for _, q := range []string{`CREATE INDEX IF NOT EXISTS ` + expiresIndex + ` ON locks (expires_at)`, createServers} {
+		if _, err := s.exec(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", firstLine(q), err)
+		}
+	}
+	return nil
+}
+
+// columnSet returns the first column of q's rows as a set, lower-cased.
+func (s *Store) columnSet(ctx context.Context, q string) (map[string]bool, error) {
+	set := map[string]bool{}
+	err := s.query(ctx, q, nil, func(r *sql.Rows) error {
+		var name string
+		if err := r.Scan(&name); err != nil {
+			return err
+		}
+		set[strings.ToLower(name)] = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read schema: %w", err)
+	}
+	return set, nil
+}
+
+func mysqlErr(err error, number uint16) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == number
+}
+
+func pgErr(err error, code string) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == code
+}
+
+func firstLine(q string) string {
+	if i := strings.IndexByte(q, '\n'); i >= 0 {
+		return strings.TrimSpace(q[:i])
+	}
+	return q
+}
