@@ -450,6 +450,14 @@ class LockHolderJobTest < Minitest::Test
                     'lock_holder.command must be a list of strings'
     assert_includes render_error(job, deep_merge(CLIENT, 'lock_holder' => { 'ttl_in_seconds' => 0 })),
                     'lock_holder.ttl_in_seconds must be at least 1'
+    assert_includes render_error(job, deep_merge(CLIENT, 'lock_holder' => { 'start_delay' => '1m' })),
+                    "lock_holder.start_delay must be a whole number of seconds, got '1m'"
+  end
+
+  def test_start_delay_in_the_ctl_script
+    assert_includes render_job(job, CLIENT)["bin/#{job}_ctl"], '(sleep 0; as_vcap "$PROGRAM"'
+    ctl = render_job(job, deep_merge(CLIENT, 'lock_holder' => { 'start_delay' => 7 }))["bin/#{job}_ctl"]
+    assert_includes ctl, '(sleep 7; as_vcap "$PROGRAM"'
   end
 
   def test_drain_uses_the_pid_file_of_the_mode

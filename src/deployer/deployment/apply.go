@@ -147,7 +147,7 @@ func (dp *Deployer) updateGroup(ctx context.Context, d *Deployment, p *planner, 
 // updateInstance does what the agent does for one instance: drain and stop
 // the jobs (if it ran any), install packages and jobs, run pre-start,
 // start the processes under monit, wait until they run, run post-start.
-func (dp *Deployer) updateInstance(ctx context.Context, d *Deployment, p *planner, inst *Instance, ip *instancePlan, watch time.Duration, label string) error {
+func (dp *Deployer) updateInstance(ctx context.Context, d *Deployment, p *planner, inst *Instance, ip *instancePlan, watch manifest.WatchTime, label string) error {
 	start := time.Now()
 	v := d.VM(inst)
 	mc := monit.Client{VM: v}
@@ -177,7 +177,17 @@ func (dp *Deployer) updateInstance(ctx context.Context, d *Deployment, p *planne
 	if err := mc.Reload(ctx, procs, 30*time.Second); err != nil {
 		return fmt.Errorf("instance %s: %w", inst.Short(), err)
 	}
-	if err := mc.StartAll(ctx, watch); err != nil {
+	// As the director: start, wait the watch time's minimum, then expect
+	// every process to run before its maximum.
+	if err := mc.Do(ctx, "start", "all"); err != nil {
+		return fmt.Errorf("instance %s: %w", inst.Short(), err)
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(watch.Min):
+	}
+	if err := mc.WaitAll(ctx, watch.Max-watch.Min, "running", monit.Process.Running); err != nil {
 		return fmt.Errorf("instance %s: %w (see its logs: deploy logs %s)", inst.Short(), err, inst.Short())
 	}
 	if err := dp.runHook(ctx, d, inst, ip, "post-start"); err != nil {
@@ -193,6 +203,9 @@ func (dp *Deployer) updateInstance(ctx context.Context, d *Deployment, p *planne
 	err := d.save()
 	dp.mu.Unlock()
 	dp.say("Updated instance %s (%d)%s in %.1fs", inst.Name(), inst.Index, label, time.Since(start).Seconds())
+	if err == nil && dp.OnUpdated != nil {
+		dp.OnUpdated(inst, label != "")
+	}
 	return err
 }
 
@@ -402,4 +415,3 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
-

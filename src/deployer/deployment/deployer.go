@@ -31,7 +31,10 @@ type Deployer struct {
 	Bosh     string // the BOSH CLI, for `bosh int`
 	Renderer string // render.rb
 	Out      io.Writer
-	mu       sync.Mutex // Out and state saves during parallel updates
+	// OnUpdated, when set, is called after each instance is updated and
+	// running (drills look at the deployment mid-roll).
+	OnUpdated func(inst *Instance, canary bool)
+	mu        sync.Mutex // Out and state saves during parallel updates
 }
 
 // UpOptions says what to deploy.
@@ -150,6 +153,18 @@ func (dp *Deployer) Up(ctx context.Context, o UpOptions) (err error) {
 		plans[inst] = ip
 	}
 	d.Manifest = o.Manifest
+	// Like the director, delete unneeded instances first.
+	for _, inst := range obsolete {
+		dp.say("Deleting instance %s (%d)", inst.Name(), inst.Index)
+		dp.stopVM(ctx, d, inst)
+		if err := d.VM(inst).Destroy(ctx); err != nil {
+			return err
+		}
+		_ = os.RemoveAll(d.VM(inst).Dir)
+	}
+	if err := dp.removeStrays(ctx, d, p.instances); err != nil {
+		return err
+	}
 	for _, inst := range p.instances {
 		if d.VM(inst).Running() {
 			continue
@@ -182,14 +197,6 @@ func (dp *Deployer) Up(ctx context.Context, o UpOptions) (err error) {
 		if err := dp.runHook(ctx, d, inst, plans[inst], "post-deploy"); err != nil {
 			return err
 		}
-	}
-	for _, inst := range obsolete {
-		dp.say("Deleting instance %s (%d)", inst.Name(), inst.Index)
-		dp.stopVM(ctx, d, inst)
-		if err := d.VM(inst).Destroy(ctx); err != nil {
-			return err
-		}
-		_ = os.RemoveAll(d.VM(inst).Dir)
 	}
 	d.Release = ReleaseRef{Name: rel.Name, Version: rel.Version, Dir: rel.Dir}
 	if err := d.save(); err != nil {
@@ -231,6 +238,40 @@ func (dp *Deployer) openOrReset(ctx context.Context, name, dir string) (*Deploym
 	_ = os.RemoveAll(filepath.Join(dir, "vms"))
 	_ = os.Remove(statePath(dir))
 	return fresh, nil
+}
+
+// removeStrays deletes namespaces of the deployment that belong to no
+// instance (a VM whose deletion was interrupted).
+func (dp *Deployer) removeStrays(ctx context.Context, d *Deployment, instances []*Instance) error {
+	names, err := d.Network().Namespaces()
+	if err != nil {
+		return err
+	}
+	keep := map[string]bool{d.Network().SwitchName(): true}
+	for _, inst := range instances {
+		keep[d.VM(inst).Netns] = true
+	}
+	for _, n := range names {
+		if !keep[n] {
+			dp.say("Deleting stray VM namespace %s", n)
+			if err := vm.Open(dp.Run, n, "").Destroy(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	keepDirs := map[string]bool{}
+	for _, inst := range instances {
+		keepDirs[d.VM(inst).Dir] = true
+	}
+	dirs, _ := filepath.Glob(filepath.Join(d.Dir, "vms", "*"))
+	for _, dir := range dirs {
+		if !keepDirs[dir] {
+			if err := os.RemoveAll(dir); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // prepareHost makes what every VM shares with the machine: the vcap user
@@ -281,13 +322,19 @@ func (dp *Deployer) compile(ctx context.Context, p *planner) (map[string]string,
 			}
 		}
 	}
+	return dp.Compile(ctx, p.rel, names)
+}
+
+// Compile compiles packages of a release (and their dependencies) into the
+// deployer's compiled-package cache and returns where each one is.
+func (dp *Deployer) Compile(ctx context.Context, rel *release.Release, names []string) (map[string]string, error) {
 	c := release.Compiler{Run: dp.Run, Cache: filepath.Join(dp.Root, "packages"),
 		Env:      map[string]string{"GOCACHE": filepath.Join(dp.Root, "gocache")},
 		Progress: dp.say}
 	if err := os.MkdirAll(c.Cache, 0o755); err != nil {
 		return nil, err
 	}
-	return c.Compile(ctx, p.rel, names)
+	return c.Compile(ctx, rel, names)
 }
 
 // createVM lays out a new instance's disk the way a stemcell and the agent
@@ -322,13 +369,13 @@ func (dp *Deployer) createVM(ctx context.Context, d *Deployment, inst *Instance)
 		}
 	}
 	_, err := d.Network().Create(ctx, vm.Config{
-		Netns:    v.Netns,
-		Veth:     fmt.Sprintf("vm%d", inst.Ordinal),
-		Address:  inst.IP + subnetBits,
-		Dir:      v.Dir,
-		Hostname: inst.ID,
-		Binds:    [][2]string{{rc, "/etc/monit/monitrc"}},
-		Supervisor: []string{"monit", "-I", "-c", monit.ControlPath},
+		Netns:         v.Netns,
+		Veth:          fmt.Sprintf("vm%d", inst.Ordinal),
+		Address:       inst.IP + subnetBits,
+		Dir:           v.Dir,
+		Hostname:      inst.ID,
+		Binds:         [][2]string{{rc, "/etc/monit/monitrc"}},
+		Supervisor:    []string{"monit", "-I", "-c", monit.ControlPath},
 		SupervisorLog: "/var/vcap/monit/monit.out",
 	})
 	if err != nil {

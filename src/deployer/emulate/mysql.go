@@ -31,7 +31,8 @@ character-set-server = utf8mb4
 			file{"config/certs/server.crt", 0o644, cert},
 			file{"config/certs/server.key", 0o600, str(props, "tls.server.private_key", "")},
 			file{"config/certs/ca.crt", 0o644, str(props, "tls.server.ca", cert)})
-		cnf.WriteString("ssl-cert = /var/vcap/jobs/pxc-mysql/config/certs/server.crt\nssl-key = /var/vcap/jobs/pxc-mysql/config/certs/server.key\nssl-ca = /var/vcap/jobs/pxc-mysql/config/certs/ca.crt\n")
+		// mysql_ctl copies them where mariadbd, running as vcap, may read the key.
+		cnf.WriteString("ssl-cert = /var/vcap/data/pxc-mysql/certs/server.crt\nssl-key = /var/vcap/data/pxc-mysql/certs/server.key\nssl-ca = /var/vcap/data/pxc-mysql/certs/ca.crt\n")
 		if str(props, "tls.required", "false") == "true" {
 			cnf.WriteString("require_secure_transport = ON\n")
 		}
@@ -81,8 +82,11 @@ log=/var/vcap/sys/log/pxc-mysql
 data=/var/vcap/store/pxc-mysql
 case "${1:-}" in
 start)
-  mkdir -p "$run" "$log" "$data"
+  mkdir -p "$run" "$log" "$data" /var/vcap/data/pxc-mysql/certs
   chown vcap:vcap "$run" "$log" "$data"
+  if [ -d "$job/config/certs" ]; then
+    install -o vcap -g vcap -m 0600 "$job"/config/certs/* /var/vcap/data/pxc-mysql/certs/
+  fi
   if [ ! -d "$data/mysql" ]; then
     mariadb-install-db --defaults-file="$job/config/my.cnf" --user=vcap --skip-test-db >>"$log/install.log" 2>&1
   fi

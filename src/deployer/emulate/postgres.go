@@ -84,9 +84,8 @@ start)
   chown vcap:vcap "$run" "$log" "$data" /var/vcap/store/postgres
   chmod 0700 "$data"
   if [ -d "$job/config/certs" ]; then
-    cp "$job"/config/certs/* /var/vcap/data/postgres/certs/
-    chown -R vcap:vcap /var/vcap/data/postgres/certs
-    chmod 0600 /var/vcap/data/postgres/certs/server.key
+    # Postgres, running as vcap, wants its key owned by vcap and private.
+    install -o vcap -g vcap -m 0600 "$job"/config/certs/* /var/vcap/data/postgres/certs/
   fi
   if [ ! -s "$data/PG_VERSION" ]; then
     runuser -u vcap -- "$bin/initdb" -D "$data" -U vcap -E UTF8 --auth-local=trust >>"$log/initdb.log" 2>&1

@@ -165,13 +165,17 @@ func (a Addon) applies(group string) bool {
 type UpdatePolicy struct {
 	Canaries        int
 	MaxInFlight     int
-	CanaryWatchTime time.Duration // the upper bound of the range
-	UpdateWatchTime time.Duration
+	CanaryWatchTime WatchTime
+	UpdateWatchTime WatchTime
 }
+
+// WatchTime is a "min-max" watch time: how long after starting the jobs
+// to first check that they run, and how long to keep checking.
+type WatchTime struct{ Min, Max time.Duration }
 
 // Policy merges the group's update block over the deployment's.
 func (m *Manifest) Policy(g InstanceGroup) (UpdatePolicy, error) {
-	p := UpdatePolicy{Canaries: 1, MaxInFlight: 1, CanaryWatchTime: 60 * time.Second, UpdateWatchTime: 60 * time.Second}
+	p := UpdatePolicy{Canaries: 1, MaxInFlight: 1, CanaryWatchTime: WatchTime{Max: 60 * time.Second}, UpdateWatchTime: WatchTime{Max: 60 * time.Second}}
 	for _, u := range []*Update{&m.Update, g.Update} {
 		if u == nil {
 			continue
@@ -188,7 +192,7 @@ func (m *Manifest) Policy(g InstanceGroup) (UpdatePolicy, error) {
 		}
 		for _, w := range []struct {
 			node *yaml.Node
-			dst  *time.Duration
+			dst  *WatchTime
 		}{{&u.CanaryWatchTime, &p.CanaryWatchTime}, {&u.UpdateWatchTime, &p.UpdateWatchTime}} {
 			if w.node.Kind == 0 {
 				continue
@@ -222,15 +226,25 @@ func maxInFlight(v string, instances int) (int, error) {
 	return n, nil
 }
 
-// watchTime reads "1000-60000" or "30000" (milliseconds) and returns the
-// longest time to wait for processes to run.
-func watchTime(v string) (time.Duration, error) {
+// watchTime reads "1000-60000" or "30000" (milliseconds).
+func watchTime(v string) (WatchTime, error) {
 	parts := strings.Split(v, "-")
-	ms, err := strconv.Atoi(strings.TrimSpace(parts[len(parts)-1]))
-	if err != nil {
-		return 0, fmt.Errorf("watch time %q: %w", v, err)
+	var ms []time.Duration
+	for _, part := range parts {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil || n < 0 || len(parts) > 2 {
+			return WatchTime{}, fmt.Errorf("watch time %q: want milliseconds or min-max", v)
+		}
+		ms = append(ms, time.Duration(n)*time.Millisecond)
 	}
-	return time.Duration(ms) * time.Millisecond, nil
+	w := WatchTime{Min: ms[0], Max: ms[len(ms)-1]}
+	if len(ms) == 1 {
+		w.Min = 0
+	}
+	if w.Min > w.Max {
+		return WatchTime{}, fmt.Errorf("watch time %q: min above max", v)
+	}
+	return w, nil
 }
 
 func contains(list []string, s string) bool {

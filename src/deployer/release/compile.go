@@ -92,10 +92,10 @@ func (c Compiler) compile(ctx context.Context, r *Release, p *Package) error {
 	}
 	defer logFile.Close()
 
-	script := fmt.Sprintf("set -e\nmount --bind %s /var/vcap\nmount --bind %s /tmp\nip link set lo up\ncd /var/vcap/data/compile/%s\nexec bash -x packaging\n",
-		shq(vcap), shq(filepath.Join(work, "tmp")), p.Name)
+	script := fmt.Sprintf("set -e\nmount --bind %s /var/vcap\nip link set lo up\ncd /var/vcap/data/compile/%s\nexec bash -x packaging\n",
+		shq(vcap), p.Name)
 	env := []string{"env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"HOME=" + filepath.Join(work, "home"), "LANG=C.UTF-8",
+		"HOME=" + filepath.Join(work, "home"), "TMPDIR=" + filepath.Join(work, "tmp"), "LANG=C.UTF-8",
 		"BOSH_COMPILE_TARGET=/var/vcap/data/compile/" + p.Name,
 		"BOSH_INSTALL_TARGET=/var/vcap/packages/" + p.Name,
 		"BOSH_PACKAGE_NAME=" + p.Name, "BOSH_PACKAGE_VERSION=" + p.Fingerprint}

@@ -21,7 +21,8 @@ type Config struct {
 	Dir      string // host directory holding the VM's disk: vcap/, etc/, tmp/
 	Hostname string
 	// Binds are extra bind mounts (host path -> path in the VM) made after
-	// Dir/vcap is mounted on /var/vcap and Dir/etc/hosts on /etc/hosts.
+	// Dir/vcap is mounted on /var/vcap and Dir/etc/hosts on /etc/hosts,
+	// and before Dir/tmp is mounted on /tmp.
 	Binds [][2]string
 	// Supervisor is the command pid 1 keeps running (restarted a second
 	// after it exits), with its output appended to SupervisorLog.
@@ -88,7 +89,8 @@ func (n Network) Create(ctx context.Context, c Config) (VM, error) {
 func (v VM) boot(ctx context.Context, c Config) error {
 	var b strings.Builder
 	b.WriteString("#!/bin/sh\n# pid 1 of a deployer VM: mount its own view of the disk, then keep the supervisor up.\nset -e\ncd /\n")
-	binds := append([][2]string{{v.Vcap(), "/var/vcap"}, {v.HostsFile(), "/etc/hosts"}, {filepath.Join(c.Dir, "tmp"), "/tmp"}}, c.Binds...)
+	// /tmp last: the other sources may live under the machine's /tmp.
+	binds := append(append([][2]string{{v.Vcap(), "/var/vcap"}, {v.HostsFile(), "/etc/hosts"}}, c.Binds...), [2]string{filepath.Join(c.Dir, "tmp"), "/tmp"})
 	for _, bd := range binds {
 		fmt.Fprintf(&b, "mount --bind %s %s\n", quote(bd[0]), quote(bd[1]))
 	}

@@ -64,7 +64,7 @@ func New(opts Options) (*Bench, error) {
 		opts.Rounds = 3
 	}
 	if opts.Window <= 0 {
-		opts.Window = 4 * time.Second
+		opts.Window = 3 * time.Second
 	}
 	if opts.DBConns <= 0 {
 		opts.DBConns = 64
@@ -75,13 +75,16 @@ func New(opts Options) (*Bench, error) {
 		Crashes: 4, CrashTTL: 15, ExpiryLocks: 40,
 	}
 	if opts.Quick {
+		// Each workload runs once, briefly. The crash handoff's TTL stays
+		// above the runners' 5 s retry interval, or the holder's lock would
+		// expire between its own renewals.
 		opts.Rounds = 1
-		opts.Window = 1500 * time.Millisecond
-		sizes.Presences = 1000
-		sizes.FleetDuration = 10 * time.Second
+		opts.Window = time.Second
+		sizes.Presences = 500
+		sizes.FleetDuration = 5 * time.Second
 		sizes.Handoffs, sizes.HandoffChains = 2, 2
-		sizes.Crashes, sizes.CrashTTL = 1, 2
-		sizes.ExpiryLocks = 10
+		sizes.Crashes, sizes.CrashTTL = 1, 6
+		sizes.ExpiryLocks = 6
 	}
 	env, err := NewEnv(opts)
 	if err != nil {

@@ -23,31 +23,44 @@ type ExpiryResult struct {
 	ErrorLines []string
 }
 
-// Expiry: two servers of the same kind on one database; each lock is
-// acquired through one and renewed once through the other, then abandoned.
-// The table is polled every 10 ms to see when each row goes.
+// Expiry variants: where the last renewal went.
+const (
+	// renewedElsewhere: acquired through one server, renewed once through
+	// the other, both keep running.
+	renewedElsewhere = "renewed through the other server"
+	// renewerStopped: acquired and renewed through one server, which is
+	// stopped right after the renewals (a rolling restart); the other
+	// server has to expire the locks.
+	renewerStopped = "the renewing server stopped after the renewal"
+)
+
+// Expiry: two servers of the same kind on one database, abandoned locks
+// (TTL 1 s); the table is polled every 10 ms to see when each row goes.
 func (b *Bench) Expiry(ctx context.Context, driver string) error {
-	dbs, cleanup, err := b.databases(ctx, driver, string(Ours), string(Upstream))
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	results := map[Kind]ExpiryResult{}
-	for _, kind := range Kinds {
-		res, err := b.expiryRun(ctx, kind, dbs[string(kind)])
+	for _, variant := range []string{renewedElsewhere, renewerStopped} {
+		dbs, cleanup, err := b.databases(ctx, driver, string(Ours), string(Upstream))
 		if err != nil {
-			return fmt.Errorf("%s servers: %w", kind, err)
+			return err
 		}
-		results[kind] = res
-		b.Env.logf("   %-8s lag p50 %6.0f ms p99 %6.0f ms min %6.0f ms max %6.0f ms, %d not removed, %d error lines",
-			kind, ms(Percentile(res.Lags, 50)), ms(Percentile(res.Lags, 99)), ms(Percentile(res.Lags, 0.0001)),
-			ms(Percentile(res.Lags, 100)), res.Missing, len(res.ErrorLines))
+		results := map[Kind]ExpiryResult{}
+		for _, kind := range Kinds {
+			res, err := b.expiryRun(ctx, kind, dbs[string(kind)], variant)
+			if err != nil {
+				cleanup()
+				return fmt.Errorf("%s servers, %s: %w", kind, variant, err)
+			}
+			results[kind] = res
+			b.Env.logf("   %-8s %s: lag p50 %6.0f ms p99 %6.0f ms min %6.0f ms max %6.0f ms, %d not removed, %d error lines",
+				kind, variant, ms(Percentile(res.Lags, 50)), ms(Percentile(res.Lags, 99)), ms(Percentile(res.Lags, 0.0001)),
+				ms(Percentile(res.Lags, 100)), res.Missing, len(res.ErrorLines))
+		}
+		cleanup()
+		b.Report.Expiry(driver, variant, b.Sizes.ExpiryLocks, results)
 	}
-	b.Report.Expiry(driver, b.Sizes.ExpiryLocks, results)
 	return nil
 }
 
-func (b *Bench) expiryRun(ctx context.Context, kind Kind, db testenv.Database) (ExpiryResult, error) {
+func (b *Bench) expiryRun(ctx context.Context, kind Kind, db testenv.Database, variant string) (ExpiryResult, error) {
 	var servers [2]*Server
 	for i := range servers {
 		s, err := b.Env.StartServer(ctx, kind, db)
@@ -92,13 +105,21 @@ func (b *Bench) expiryRun(ctx context.Context, kind Kind, db testenv.Database) (
 				Resource:     &models.Resource{Key: key, Owner: "owner-" + key, TypeCode: models.LOCK},
 				TtlInSeconds: expiryTTL,
 			}
-			if _, err := lockCall(ctx, clients[i%2], req); err != nil {
+			acquirer := clients[i%2]
+			if variant == renewerStopped {
+				acquirer = clients[0]
+			}
+			if _, err := lockCall(ctx, acquirer, req); err != nil {
 				errc <- fmt.Errorf("acquire %s: %w", key, err)
 				return
 			}
 			sleep(ctx, 200*time.Millisecond)
+			renewer := clients[(i+1)%2]
+			if variant == renewerStopped {
+				renewer = clients[0]
+			}
 			sent := time.Now()
-			if _, err := lockCall(ctx, clients[(i+1)%2], req); err != nil {
+			if _, err := lockCall(ctx, renewer, req); err != nil {
 				errc <- fmt.Errorf("renew %s: %w", key, err)
 				return
 			}
@@ -108,6 +129,7 @@ func (b *Bench) expiryRun(ctx context.Context, kind Kind, db testenv.Database) (
 		}()
 	}
 
+	stopped := false
 	deadline := time.Now().Add(2*time.Second + ttl + 15*time.Second)
 	q := rebind(db.Driver, "SELECT path FROM locks WHERE path LIKE ?")
 	for time.Now().Before(deadline) && ctx.Err() == nil {
@@ -138,7 +160,12 @@ func (b *Bench) expiryRun(ctx context.Context, kind Kind, db testenv.Database) (
 			}
 		}
 		finished := len(removed) == n
+		renewed := len(renewDone) == n
 		mu.Unlock()
+		if variant == renewerStopped && renewed && !stopped {
+			servers[0].Stop()
+			stopped = true
+		}
 		if finished {
 			break
 		}

@@ -130,26 +130,19 @@ func (b *Bench) fleetRun(ctx context.Context, kind Kind, db testenv.Database) (F
 		ps := append([]ifrit.Process(nil), procs...)
 		procsMu.Unlock()
 		// With the server gone the Releases fail at once; a runner blocked
-		// in a renewal gives up within its 5 s deadline.
+		// in a renewal gives up within its 5 s deadline and then exits on
+		// its own: no need to wait for it.
 		s.Stop()
 		for _, p := range ps {
 			p.Signal(os.Interrupt)
 		}
-		for _, p := range ps {
-			select {
-			case <-p.Wait():
-			case <-time.After(15 * time.Second):
-			}
-		}
 	}
 	defer stopAll()
 
+	// The last runners' first Lock (an acquisition, not a renewal) is done
+	// a moment after the ramp; the window starts after it.
 	<-rampDone
-	settle := locket.RetryInterval
-	if b.Env.Opts.Quick {
-		settle = time.Second
-	}
-	sleep(ctx, settle)
+	sleep(ctx, time.Second)
 
 	h, err := openSQL(db, 1)
 	if err != nil {

@@ -71,7 +71,7 @@ func (b *Bench) renewRound(ctx context.Context, s *Server, n int) (LoopResult, e
 			return LoopResult{}, fmt.Errorf("acquire %s: %w", key, err)
 		}
 	}
-	return closedLoop(ctx, n, time.Second, b.Env.Opts.Window, s.CPU, func(ctx context.Context, i int) error {
+	return closedLoop(ctx, n, b.Env.Opts.Window/4, b.Env.Opts.Window, s.CPU, func(ctx context.Context, i int) error {
 		_, err := lockCall(ctx, clients[i], reqs[i])
 		return err
 	})
@@ -120,7 +120,7 @@ func bareUpdates(ctx context.Context, db testenv.Database, n int, window time.Du
 		keys[i] = fmt.Sprintf("bench-renew-%02d", i)
 		values[i] = cellValue(keys[i])
 	}
-	return closedLoop(ctx, n, 500*time.Millisecond, window, nil, func(ctx context.Context, i int) error {
+	return closedLoop(ctx, n, window/4, window, nil, func(ctx context.Context, i int) error {
 		ctx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()
 		res, err := stmt.ExecContext(ctx, values[i], 15, keys[i], "owner-"+keys[i])

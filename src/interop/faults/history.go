@@ -18,6 +18,9 @@ const (
 	OpRelease  OpKind = "release"
 	OpFetch    OpKind = "fetch"
 	OpFetchAll OpKind = "fetchall"
+	// OpWrite is the fenced workload's write of a holder's token to a
+	// register (no RPC: Start = End = when it was made).
+	OpWrite OpKind = "write"
 )
 
 // Outcome is what the client learnt from an operation.
@@ -62,6 +65,10 @@ type Op struct {
 	// Token is the fencing token of a successful Lock (0: the server sent
 	// none).
 	Token uint64 `json:"token,omitempty"`
+	// AcquiredStart and AcquiredEnd bound, for a write, the Lock that first
+	// answered Token to its writer (the acquisition).
+	AcquiredStart int64 `json:"acq_start,omitempty"`
+	AcquiredEnd   int64 `json:"acq_end,omitempty"`
 }
 
 // MarkKind is a declaration a worker makes about itself.
@@ -145,6 +152,17 @@ type History struct {
 	RunStart, RunEnd int64
 	// ObservationErrors counts failed reads of the table.
 	ObservationErrors int
+	// Stopped: agents the run ended on purpose before its end -> when.
+	Stopped map[string]int64
+}
+
+func (h *History) agentStopped(agent string, at int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.Stopped == nil {
+		h.Stopped = map[string]int64{}
+	}
+	h.Stopped[agent] = at
 }
 
 // AddFault records a fault.
@@ -237,6 +255,12 @@ func (r *Recorder) Err() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.err
+}
+
+// newJSONLines returns a function writing {"kind": v} lines to w.
+func newJSONLines(w io.Writer) func(kind string, v any) {
+	enc := json.NewEncoder(w)
+	return func(kind string, v any) { _ = enc.Encode(map[string]any{kind: v}) }
 }
 
 // Ingest reads an agent's event stream into h until EOF. Invocations without

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
@@ -89,6 +90,12 @@ func dial(spec AgentSpec) (*grpc.ClientConn, error) {
 		grpc.WithResolvers(r),
 		grpc.WithTransportCredentials(credentials.NewTLS(tc)),
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"pick_first":{"shuffleAddressList":true}}]}`),
+		// gRPC's default reconnect backoff grows to 120 s: after an outage
+		// the suite would measure that instead of the servers.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: time.Second,
+		}),
 	)
 }
 
@@ -125,9 +132,19 @@ func (w *worker) hold(ctx context.Context) {
 		typ = models.TypeCode_PRESENCE
 	}
 	holding := false
-	var holdUntil int64
+	var holdUntil, lastBegin int64
+	var fence Op // the Lock that first answered the current token
 	next := Mono()
 	for {
+		// The fenced workload: while it holds, a holder writes its token
+		// midway between renewals, so a holder resumed after a pause
+		// writes before it learns it lost the lock.
+		if holding && fence.Token != 0 && w.spec.Role == RoleHolder {
+			if !sleepUntil(ctx.Done(), lastBegin+int64(w.spec.Interval/2)) {
+				return
+			}
+			w.write(fence)
+		}
 		if !sleepUntil(ctx.Done(), next) {
 			return
 		}
@@ -136,11 +153,18 @@ func (w *worker) hold(ctx context.Context) {
 			return
 		}
 		begin := Mono()
+		lastBegin = begin
 		op := w.lock(ctx, typ)
 		if op.Outcome == OK {
+			if !holding || op.Token != fence.Token {
+				fence = op
+			}
 			if !holding {
 				holding = true
 				holdUntil = Mono() + int64(w.between(w.spec.HoldMin, w.spec.HoldMax))
+			}
+			if fence.Token != 0 && w.spec.Role == RoleHolder {
+				w.write(fence)
 			}
 		} else {
 			holding = false
@@ -153,6 +177,15 @@ func (w *worker) hold(ctx context.Context) {
 		}
 		next = begin + int64(w.spec.Interval)
 	}
+}
+
+// write records a write of the holder's token to the fenced register (the
+// checker replays them; see checkStaleWrites).
+func (w *worker) write(fence Op) {
+	op := w.rec.Invoke(Op{Worker: w.spec.Name, Kind: OpWrite, Key: w.spec.Key, Owner: w.spec.Owner,
+		Token: fence.Token, AcquiredStart: fence.Start, AcquiredEnd: fence.End})
+	op.End, op.Outcome = op.Start, OK
+	w.rec.Complete(op)
 }
 
 func (w *worker) read(ctx context.Context) {

@@ -137,6 +137,7 @@ func TestRunners(t *testing.T) {
 
 		e.release(t, "bbs-2", "cell-other")
 		logs.waitFor(t, 10*time.Second, "bbs.locket-lock.acquired-lock", 1)
+		eventually(t, func() bool { return acquired.Load() == 1 }) // called right after the log line
 		if acquired.Load() != 1 || e.owner(t, "bbs-2") != "cell-b" {
 			t.Errorf("after release: OnAcquired %d times, owner %q", acquired.Load(), e.owner(t, "bbs-2"))
 		}
@@ -228,7 +229,7 @@ func TestRunners(t *testing.T) {
 		}
 		time.Sleep(3 * interval)
 		run.stillRunning(t)
-		if lostN.Load() != 1 {
+		if eventually(t, func() bool { return lostN.Load() == 1 }); lostN.Load() != 1 {
 			t.Errorf("OnLost called %d times, want 1", lostN.Load())
 		}
 		if n := len(logs.with("rep.locket-lock.failed-to-acquire-lock")); n != 0 {
@@ -237,6 +238,7 @@ func TestRunners(t *testing.T) {
 
 		e.release(t, "cell-5", "intruder")
 		logs.waitFor(t, 10*time.Second, "rep.locket-lock.acquired-lock", 2)
+		eventually(t, func() bool { return acquired.Load() == 2 })
 		if acquired.Load() != 2 || e.owner(t, "cell-5") != "owner-5" {
 			t.Errorf("OnAcquired %d times, owner %q", acquired.Load(), e.owner(t, "cell-5"))
 		}
@@ -281,6 +283,15 @@ func TestRunners(t *testing.T) {
 			t.Errorf("owner %q after release", got)
 		}
 	})
+}
+
+// eventually waits up to 5 s for cond (a callback that runs just after the
+// log line the test waited for).
+func eventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func TestRunnerConfigErrors(t *testing.T) {

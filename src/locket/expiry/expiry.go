@@ -9,6 +9,8 @@ package expiry
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"time"
 
 	"code.cloudfoundry.org/lager/v3"
@@ -16,8 +18,11 @@ import (
 	"github.com/locket-release/locket/store"
 )
 
-// Options of a Sweeper; zero durations take the defaults.
+// Options of a Sweeper; zero values take the defaults.
 type Options struct {
+	// ServerID names this server's heartbeat row (unique per server, stable
+	// across restarts is not needed); default: random. Address is recorded
+	// with it for operators.
 	ServerID, Address string
 	Interval          time.Duration // between sweeps; default 100ms
 	AdoptInterval     time.Duration // between scans for upstream-written rows; default 1s
@@ -56,6 +61,12 @@ func New(st *store.Store, logger lager.Logger, o Options, onExpired func(store.L
 	if o.OutageThreshold <= 0 {
 		o.OutageThreshold = DefaultOutageThreshold
 	}
+	if o.ServerID == "" {
+		// Heartbeats need an id per server; without one, a random one.
+		var b [8]byte
+		rand.Read(b[:])
+		o.ServerID = "locket-" + hex.EncodeToString(b[:])
+	}
 	if onExpired == nil {
 		onExpired = func(store.Lock) {}
 	}
@@ -75,7 +86,9 @@ func (s *Sweeper) Run(ctx context.Context) error {
 	t := time.NewTicker(s.o.Interval)
 	defer t.Stop()
 	for {
-		adopt := time.Since(lastAdopt) >= s.o.AdoptInterval
+		// Half a tick early rather than a whole tick late.
+		start := time.Now()
+		adopt := start.Sub(lastAdopt) >= s.o.AdoptInterval-s.o.Interval/2
 		err := s.tick(ctx, adopt)
 		switch {
 		case err != nil && ctx.Err() != nil:
@@ -96,7 +109,7 @@ func (s *Sweeper) Run(ctx context.Context) error {
 				failing, failures = false, 0
 			}
 			if adopt {
-				lastAdopt = time.Now()
+				lastAdopt = start
 			}
 		}
 		select {

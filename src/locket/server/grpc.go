@@ -63,9 +63,11 @@ func New(o Options) (*Server, error) {
 			MinTime:             KeepaliveMinTime,
 			PermitWithoutStream: true,
 		}),
+		// Metrics outermost, so that a request whose handler panicked is
+		// still counted (as failed) and leaves the in-flight gauge.
 		grpc.ChainUnaryInterceptor(
-			recoverInterceptor(o.Logger),
 			metricsInterceptor(o.Logger, o.Metrics),
+			recoverInterceptor(o.Logger),
 		),
 	)
 	models.RegisterLocketServer(s.GRPC, NewService(o.Logger, o.Store, o.DBOperationTimeout))

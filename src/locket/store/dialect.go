@@ -28,8 +28,11 @@ var (
 		mysql:    true,
 	}
 	postgresDialect = dialect{
-		name:     "postgres",
-		now:      "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
+		name: "postgres",
+		// statement_timestamp(), not clock_timestamp(): it is stable within
+		// the statement, so the sweep's "expires_at <= now" is an index range
+		// scan (a volatile clock_timestamp() makes it a sequential scan).
+		now:      "CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000000 AS BIGINT)",
 		greatest: "GREATEST",
 		dollar:   true,
 	}
@@ -144,8 +147,7 @@ func newQueries(d dialect) queries {
 			ON DUPLICATE KEY UPDATE address = VALUES(address), heartbeat_at = VALUES(heartbeat_at)`
 	} else {
 		// No row back = the row belongs to someone else. modified_id equal to
-		// the fresh GUID sent = inserted. The deadline is computed in SET,
-		// after any wait for the row.
+		// the fresh GUID sent = inserted.
 		q.lock = `INSERT INTO locks (path, owner, value, type, modified_index, modified_id, ttl, expires_at, expires_index)
 			VALUES (?, ?, ?, ?, 1, ?, CAST(? AS BIGINT), {now} + CAST(? AS BIGINT) * 1000000, 1)
 			ON CONFLICT (path) DO UPDATE SET

@@ -12,6 +12,9 @@ import (
 // l.TTL (seconds). A renewal is one statement: one round trip. It returns
 // ErrCollision when another non-empty owner holds the key.
 func (s *Store) Lock(ctx context.Context, l Lock) (LockResult, error) {
+	if l.TTL > MaxTTL {
+		return LockResult{}, fmt.Errorf("lock %q: ttl %d s is over the maximum of %d s", l.Key, l.TTL, int64(MaxTTL))
+	}
 	var res LockResult
 	err := retry(ctx, func() error {
 		var err error

@@ -104,10 +104,12 @@ func openMySQL(cfg Config) (*sql.DB, error) {
 	// UNIX_TIMESTAMP(NOW(6)) is exact only in a time zone without DST.
 	mc.Params["time_zone"] = "'+00:00'"
 	// Overlong values must fail, never be truncated, whatever the server's
-	// default mode; the server's other modes are kept.
-	if _, ok := mc.Params["sql_mode"]; !ok {
-		mc.Params["sql_mode"] = "CONCAT_WS(',',NULLIF(@@sql_mode,''),'STRICT_ALL_TABLES')"
+	// (or the DSN's) mode; the other modes are kept.
+	mode := "@@sql_mode"
+	if v, ok := mc.Params["sql_mode"]; ok {
+		mode = v
 	}
+	mc.Params["sql_mode"] = "CONCAT_WS(',',NULLIF(" + mode + ",''),'STRICT_ALL_TABLES')"
 	if cfg.ConnectTimeout > 0 {
 		mc.Timeout = cfg.ConnectTimeout
 	} else if mc.Timeout == 0 {

@@ -24,6 +24,10 @@ const (
 	MaxValueLength = 4096
 )
 
+// MaxTTL is the largest TTL (seconds) Lock accepts: deadlines are
+// microseconds in a BIGINT, and no lock needs to outlive decades.
+const MaxTTL = 1 << 31
+
 // Lock is one row of the locks table.
 type Lock struct {
 	Key           string

@@ -383,3 +383,16 @@ func TestStats(t *testing.T) {
 		t.Logf("%s: %+v", driver, s)
 	})
 }
+
+func TestHugeTTL(t *testing.T) {
+	testenv.ForEachDriver(t, func(t *testing.T, driver string) {
+		st, _ := newStore(t, driver)
+		if _, err := st.Lock(ctx(t), store.Lock{Key: "k", Owner: "o", Type: "lock", TTL: 1 << 50}); err == nil {
+			t.Fatal("a TTL over MaxTTL was accepted")
+		}
+		res := mustLock(t, st, store.Lock{Key: "k", Owner: "o", Type: "lock", TTL: store.MaxTTL})
+		if !res.Acquired {
+			t.Fatalf("%+v", res)
+		}
+	})
+}

@@ -25,6 +25,9 @@ func (s *Store) NewestHeartbeat(ctx context.Context) (age time.Duration, found b
 
 // Heartbeat records that server id (listening on address) is serving now.
 func (s *Store) Heartbeat(ctx context.Context, id, address string) error {
+	if r := []rune(address); len(r) > 255 {
+		address = string(r[:255]) // informational only; must not fail the tick
+	}
 	err := retry(ctx, func() error {
 		_, err := s.exec(ctx, s.q.heartbeat, id, address)
 		return err

@@ -210,7 +210,7 @@ func run(ctx context.Context, args []string) (int, error) {
 		if err != nil {
 			return 1, err
 		}
-		return drill.RunCLI(ctx, dp, d, pos, *narrate, os.Stdout)
+		return drill.RunCLI(ctx, dp, d, rd, pos, *narrate, os.Stdout)
 	default:
 		global.Usage()
 		return 2, fmt.Errorf("unknown command %q", cmd)

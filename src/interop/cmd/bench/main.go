@@ -49,7 +49,7 @@ func run() error {
 	flag.BoolVar(&opts.Quick, "quick", false, "run each workload briefly (a smoke test of the benchmark)")
 	flag.StringVar(&opts.FleetDriver, "fleet-driver", "mysql", "database of the fleet and handoff workloads")
 	flag.IntVar(&opts.Rounds, "rounds", 3, "alternating rounds of the repeated workloads")
-	flag.DurationVar(&opts.Window, "window", 4*time.Second, "measurement window of one round")
+	flag.DurationVar(&opts.Window, "window", 3*time.Second, "measurement window of one round")
 	flag.IntVar(&opts.DBConns, "db-conns", 64, "max_open_database_connections of both servers")
 	flag.Parse()
 	if opts.OursBin == "" || opts.UpstreamBin == "" {

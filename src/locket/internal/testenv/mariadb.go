@@ -54,6 +54,10 @@ func StartMariaDB(t testing.TB, tls *ServerTLS) *MariaDB {
 	}
 	dir := serverDir(t, "mysql")
 	m := &MariaDB{Port: freePort(t), dir: dir, tls: tls != nil}
+	t.Cleanup(func() {
+		m.kill()
+		os.RemoveAll(dir)
+	})
 	data := filepath.Join(dir, "data")
 	install := []string{"--datadir=" + data, "--auth-root-authentication-method=normal", "--skip-test-db"}
 	if os.Geteuid() == 0 {
@@ -84,10 +88,6 @@ func StartMariaDB(t testing.TB, tls *ServerTLS) *MariaDB {
 			m.args = append(m.args, "--require-secure-transport=ON")
 		}
 	}
-	t.Cleanup(func() {
-		m.kill()
-		os.RemoveAll(dir)
-	})
 	m.Start(t)
 	return m
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -282,4 +283,32 @@ func tail(lines []string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// WriteJSON writes v as JSON into a new file in a test temp dir (a program's
+// config file) and returns its path.
+func WriteJSON(t testing.TB, name string, v any) string {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// ClientConfig returns the upstream client keys (locket_address, ...) for
+// address with the test client certificate.
+func (c *Certs) ClientConfig(address string) map[string]any {
+	return map[string]any{
+		"locket_address":                  address,
+		"locket_ca_cert_file":             c.CAFile,
+		"locket_client_cert_file":         c.ClientCertFile,
+		"locket_client_key_file":          c.ClientKey,
+		"locket_client_keepalive_time":    10,
+		"locket_client_keepalive_timeout": 22,
+	}
 }

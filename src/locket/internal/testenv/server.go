@@ -3,9 +3,7 @@ package testenv
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,55 +30,16 @@ import (
 // ./cmd/locket (for example one built from the vendored tree).
 const envBinary = "LOCKET_TEST_BINARY"
 
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
-
 // BuildLocket returns the path of the server binary built from this module's
-// ./cmd/locket. It builds once per test binary; the result lives in a fixed
-// file per module checkout under the OS temp dir (replaced atomically, so test
-// binaries running in parallel do not trip over each other, and nothing
-// accumulates). LOCKET_TEST_BINARY overrides it with a prebuilt binary.
+// ./cmd/locket (BuildCommand: once per test binary, into a fixed file per
+// module checkout under the OS temp dir, replaced atomically).
+// LOCKET_TEST_BINARY overrides it with a prebuilt binary.
 func BuildLocket(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv(envBinary); p != "" {
 		return p
 	}
-	buildOnce.Do(func() { buildPath, buildErr = build() })
-	if buildErr != nil {
-		t.Fatalf("testenv: build locket: %v", buildErr)
-	}
-	return buildPath
-}
-
-func build() (string, error) {
-	root, err := moduleRoot()
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256([]byte(root))
-	dir := filepath.Join(os.TempDir(), "locket-testenv-bin")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	final := filepath.Join(dir, "locket-"+hex.EncodeToString(sum[:6]))
-	tmp, err := os.CreateTemp(dir, ".build-*")
-	if err != nil {
-		return "", err
-	}
-	tmp.Close()
-	defer os.Remove(tmp.Name())
-	cmd := oexec.Command("go", "build", "-o", tmp.Name(), "./cmd/locket")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/locket: %w\n%s", err, out)
-	}
-	if err := os.Rename(tmp.Name(), final); err != nil {
-		return "", err
-	}
-	return final, nil
+	return BuildCommand(t, "./cmd/locket")
 }
 
 // moduleRoot is the directory holding this module's go.mod: found from this

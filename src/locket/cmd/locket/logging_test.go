@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"code.cloudfoundry.org/lager/v3"
+	"code.cloudfoundry.org/lager/v3/lagerflags"
+
+	"github.com/locket-release/locket/config"
+)
+
+func TestSecretsOf(t *testing.T) {
+	cases := []struct {
+		driver, dsn string
+		want        []string
+	}{
+		{"mysql", "locket:pa55word@tcp(db:3306)/locket", []string{"pa55word"}},
+		{"mysql", "locket:pa55word@tcp(db:3306/locket?%zz", []string{"pa55word"}}, // unparseable
+		{"postgres", "postgres://locket:pa%40ss@db:5432/locket", []string{"pa@ss", "pa%40ss"}},
+		{"postgres", "host=db user=locket password='se cret' dbname=locket", []string{"se cret"}},
+		{"postgres", "host=db user=locket password=secret1 dbname=locket", []string{"secret1"}},
+	}
+	for _, c := range cases {
+		got := strings.Join(secretsOf(c.driver, c.dsn), "\x00")
+		if !strings.Contains(got, c.dsn) {
+			t.Errorf("%s: the DSN itself is not a secret", c.dsn)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: %q not among the secrets %q", c.dsn, w, got)
+			}
+		}
+	}
+	if s := secretsOf("sqlite", "/tmp/x.db"); len(s) != 0 {
+		t.Errorf("sqlite path treated as secret: %v", s)
+	}
+}
+
+// TestLoggerRedacts: whatever a driver puts in an error, the line that
+// reaches stdout does not carry the password or the connection string.
+func TestLoggerRedacts(t *testing.T) {
+	const dsn = "locket:Pa55-w0rd@tcp(db:3306)/locket"
+	var buf bytes.Buffer
+	cfg := config.Defaults()
+	cfg.DatabaseDriver, cfg.DatabaseConnectionString = "mysql", dsn
+	cfg.TimeFormat = lagerflags.FormatRFC3339
+	logger, _ := newLogger(cfg, &buf)
+	logger.Error("failed", errors.New("cannot parse "+dsn), lager.Data{
+		"nested": map[string]any{"list": []any{"x Pa55-w0rd y"}},
+		"struct": struct{ P string }{"Pa55-w0rd"},
+	})
+	logger.Session("s", lager.Data{"dsn": dsn}).Info("started")
+	out := buf.String()
+	if strings.Contains(out, "Pa55-w0rd") {
+		t.Fatalf("secret in log output:\n%s", out)
+	}
+	if strings.Count(out, "[REDACTED]") < 4 {
+		t.Fatalf("expected markers:\n%s", out)
+	}
+	if !strings.Contains(out, `"level":"error"`) || !strings.Contains(out, "locket.failed") {
+		t.Fatalf("line shape changed:\n%s", out)
+	}
+}
