@@ -68,7 +68,7 @@ func (dp *Deployer) Open(name string) (*Deployment, error) {
 		}
 		name = names[0]
 	}
-	d, err := load(dp.Run, dp.deploymentDir(name))
+	d, err := dp.load(name)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("deployment %s does not exist (run up first)", name)
 	}
@@ -144,13 +144,9 @@ func (dp *Deployer) Up(ctx context.Context, o UpOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	plans := map[*Instance]*instancePlan{}
-	for _, inst := range p.instances {
-		ip, err := dp.renderInstance(ctx, d, p, inst, compiled)
-		if err != nil {
-			return err
-		}
-		plans[inst] = ip
+	plans, err := dp.renderAll(ctx, d, p, compiled)
+	if err != nil {
+		return err
 	}
 	d.Manifest = o.Manifest
 	// Like the director, delete unneeded instances first.
@@ -206,11 +202,38 @@ func (dp *Deployer) Up(ctx context.Context, o UpOptions) (err error) {
 	return nil
 }
 
+// renderAll renders every instance's jobs, a few at a time (each template
+// rendering is a ruby process).
+func (dp *Deployer) renderAll(ctx context.Context, d *Deployment, p *planner, compiled map[string]string) (map[*Instance]*instancePlan, error) {
+	plans := make([]*instancePlan, len(p.instances))
+	errs := make([]error, len(p.instances))
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for k, inst := range p.instances {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			plans[k], errs[k] = dp.renderInstance(ctx, d, p, inst, compiled)
+		}()
+	}
+	wg.Wait()
+	out := map[*Instance]*instancePlan{}
+	for k, inst := range p.instances {
+		if errs[k] != nil {
+			return nil, errs[k]
+		}
+		out[inst] = plans[k]
+	}
+	return out, nil
+}
+
 // openOrReset returns the deployment's state if all its VMs run; leftovers
 // of a killed run (state without running VMs, namespaces without state)
 // are removed first and a fresh deployment starts.
 func (dp *Deployer) openOrReset(ctx context.Context, name, dir string) (*Deployment, error) {
-	d, err := load(dp.Run, dir)
+	d, err := dp.load(name)
 	if err == nil {
 		alive := len(d.Instances) > 0
 		for _, i := range d.Instances {
@@ -224,7 +247,7 @@ func (dp *Deployer) openOrReset(ctx context.Context, name, dir string) (*Deploym
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	fresh := &Deployment{State: State{Name: name}, Dir: dir, run: dp.Run}
+	fresh := dp.deployment(name)
 	leftovers, err := fresh.Network().Namespaces()
 	if err != nil {
 		return nil, err

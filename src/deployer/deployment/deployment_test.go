@@ -106,7 +106,7 @@ func TestUpUpdateDown(t *testing.T) {
 	if err := dp.Down(ctx, "deployer-test", false); err != nil {
 		t.Fatal(err)
 	}
-	if names, _ := (vm.Network{Prefix: deployment.Prefix("deployer-test")}).Namespaces(); len(names) != 0 {
+	if names, _ := d.Network().Namespaces(); len(names) != 0 {
 		t.Errorf("namespaces left after down: %v", names)
 	}
 }

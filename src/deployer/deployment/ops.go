@@ -35,9 +35,9 @@ func (dp *Deployer) Down(ctx context.Context, name string, force bool) error {
 
 func (dp *Deployer) down(ctx context.Context, name string, force bool) error {
 	dir := dp.deploymentDir(name)
-	d, err := load(dp.Run, dir)
+	d, err := dp.load(name)
 	if err != nil {
-		d = &Deployment{State: State{Name: name}, Dir: dir, run: dp.Run}
+		d = dp.deployment(name)
 	}
 	if !force && len(d.Instances) > 0 {
 		dp.say("Stopping %d instances of %s", len(d.Instances), name)

@@ -5,6 +5,8 @@
 package deployment
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -73,19 +75,25 @@ func ipFor(ordinal int) (string, error) {
 // Deployment is a deployment's state plus the handles to act on it.
 type Deployment struct {
 	State
-	Dir string // <root>/deployments/<name>
-	run host.Runner
+	Dir    string // <root>/deployments/<name>
+	prefix string // of its namespaces
+	run    host.Runner
 }
 
-// Prefix names every namespace of the deployment.
-func Prefix(name string) string { return "lkt-" + name + "-" }
+// prefix names every namespace of a deployment: "lkt", a hash of the
+// deployer's state directory (two checkouts on one machine never touch
+// each other's VMs) and the deployment's name.
+func prefix(root, name string) string {
+	sum := sha256.Sum256([]byte(filepath.Clean(root)))
+	return "lkt" + hex.EncodeToString(sum[:])[:6] + "-" + name + "-"
+}
 
 // Network is the deployment's switch and namespaces.
-func (d *Deployment) Network() vm.Network { return vm.Network{Prefix: Prefix(d.Name), Run: d.run} }
+func (d *Deployment) Network() vm.Network { return vm.Network{Prefix: d.prefix, Run: d.run} }
 
 // VM is an instance's VM.
 func (d *Deployment) VM(i *Instance) vm.VM {
-	return vm.Open(d.run, Prefix(d.Name)+i.Group+"-"+strconv.Itoa(i.Index), filepath.Join(d.Dir, "vms", i.Group+"-"+strconv.Itoa(i.Index)))
+	return vm.Open(d.run, d.prefix+i.Group+"-"+strconv.Itoa(i.Index), filepath.Join(d.Dir, "vms", i.Group+"-"+strconv.Itoa(i.Index)))
 }
 
 // Find returns the instance named group/index or group/id.
@@ -127,14 +135,20 @@ func (d *Deployment) save() error {
 	return os.Rename(tmp, statePath(d.Dir))
 }
 
-func load(run host.Runner, dir string) (*Deployment, error) {
-	b, err := os.ReadFile(statePath(dir))
+// deployment returns the handle of a deployment with no state yet.
+func (dp *Deployer) deployment(name string) *Deployment {
+	return &Deployment{State: State{Name: name}, Dir: dp.deploymentDir(name), prefix: prefix(dp.Root, name), run: dp.Run}
+}
+
+// load reads a deployment's state.
+func (dp *Deployer) load(name string) (*Deployment, error) {
+	d := dp.deployment(name)
+	b, err := os.ReadFile(statePath(d.Dir))
 	if err != nil {
 		return nil, err
 	}
-	d := &Deployment{Dir: dir, run: run}
 	if err := json.Unmarshal(b, &d.State); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", statePath(dir), err)
+		return nil, fmt.Errorf("reading %s: %w", statePath(d.Dir), err)
 	}
 	return d, nil
 }

@@ -96,6 +96,8 @@ func (v VM) boot(ctx context.Context, c Config) error {
 	}
 	b.WriteString("mount -t tmpfs -o mode=0755 tmpfs /run\n")
 	fmt.Fprintf(&b, "hostname %s\nset +e\n", quote(c.Hostname))
+	// A stemcell's limit on open files, not the deployer's shell's.
+	b.WriteString("ulimit -n 1048576 2>/dev/null || ulimit -n 65536 2>/dev/null\n")
 	fmt.Fprintf(&b, "while :; do\n  %s >>%s 2>&1 </dev/null\n  sleep 1\ndone\n", quoteAll(c.Supervisor), quote(c.SupervisorLog))
 	initPath := filepath.Join(c.Dir, "init.sh")
 	if err := v.run.FS.WriteFileString(initPath, b.String()); err != nil {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/metadata"
@@ -30,7 +31,9 @@ type Options struct {
 	Workloads   []string // subset to run; empty: all
 	Rounds      int      // alternating rounds of the repeated workloads
 	Window      time.Duration
-	DBConns     int // max_open_database_connections of both servers
+	DBConns     int           // max_open_database_connections of both servers
+	OurRetry    time.Duration // retry interval of our client's runner in the handoffs (0: its default)
+	LogDir      string        // keep the tail of every server's log here ("" : nowhere)
 	Progress    io.Writer
 }
 
@@ -121,18 +124,24 @@ func (b *Bench) Run(ctx context.Context) {
 			}
 		}
 	}
-	once := []struct {
+	// The handoffs wait on timers (TTLs, retry intervals) far more than they
+	// work, so the graceful and crash handoffs run side by side.
+	var wg sync.WaitGroup
+	for _, w := range []struct {
 		name string
 		f    func(context.Context, string) error
-	}{
-		{"handoff", b.Handoff},
-		{"crash", b.Crash},
-		{"fleet", b.Fleet},
-	}
-	for _, w := range once {
+	}{{"handoff", b.Handoff}, {"crash", b.Crash}} {
 		if b.want(w.name) && ctx.Err() == nil {
-			b.run(ctx, w.name, opts.FleetDriver, w.f)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b.run(ctx, w.name, opts.FleetDriver, w.f)
+			}()
 		}
+	}
+	wg.Wait()
+	if b.want("fleet") && ctx.Err() == nil {
+		b.run(ctx, "fleet", opts.FleetDriver, b.Fleet)
 	}
 	b.Report.Finish()
 }

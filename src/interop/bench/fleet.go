@@ -37,6 +37,7 @@ type FleetResult struct {
 	LostLogs     int // runners' lost-lock lines in the window
 	LocksExited  []string
 	CPU          time.Duration
+	ClientCPU    time.Duration // this program's CPU in the window
 	RSS          int64
 	ErrorLines   []string
 	Presences    int
@@ -59,10 +60,10 @@ func (b *Bench) Fleet(ctx context.Context, driver string) error {
 			return fmt.Errorf("%s server: %w", kind, err)
 		}
 		results[kind] = res
-		b.Env.logf("   %-8s %d renewals in %s (%.0f/s) p50 %.1f ms p99 %.1f ms max %.0f ms, %d failed, lost %d, never seen %d, expired %d, cpu %.1fs, rss %.0f MB, %d error lines",
+		b.Env.logf("   %-8s %d renewals in %s (%.0f/s) p50 %.1f ms p99 %.1f ms max %.0f ms, %d failed, lost %d, never seen %d, expired %d, server cpu %.1fs, client cpu %.1fs, rss %.0f MB, %d error lines, load %s",
 			kind, len(res.Lat), res.Window.Round(time.Second), float64(len(res.Lat))/res.Window.Seconds(),
 			ms(Percentile(res.Lat, 50)), ms(Percentile(res.Lat, 99)), ms(Percentile(res.Lat, 100)), res.Failed,
-			res.Lost, res.NeverSeen, res.Expired, res.CPU.Seconds(), float64(res.RSS)/(1<<20), len(res.ErrorLines))
+			res.Lost, res.NeverSeen, res.Expired, res.CPU.Seconds(), res.ClientCPU.Seconds(), float64(res.RSS)/(1<<20), len(res.ErrorLines), loadAvg())
 	}
 	b.Report.Fleet(driver, b.Sizes.Presences, b.Sizes.FleetDuration, results)
 	return nil
@@ -131,8 +132,9 @@ func (b *Bench) fleetRun(ctx context.Context, kind Kind, db testenv.Database) (F
 		procsMu.Unlock()
 		// With the server gone the Releases fail at once; a runner blocked
 		// in a renewal gives up within its 5 s deadline and then exits on
-		// its own: no need to wait for it.
-		s.Stop()
+		// its own: no need to wait for it. The server has nothing left to
+		// do well: kill it rather than wait for its graceful stop.
+		s.Kill()
 		for _, p := range ps {
 			p.Signal(os.Interrupt)
 		}
@@ -184,12 +186,14 @@ func (b *Bench) fleetRun(ctx context.Context, kind Kind, db testenv.Database) (F
 		return res, err
 	}
 
+	b.Env.logf("   %s: %d presences started; measuring for %s", kind, n, b.Sizes.FleetDuration)
 	mark := s.LineCount()
 	lostLogs0 := sink.count("lost-lock")
 	cpu0, err := s.CPU()
 	if err != nil {
 		return res, err
 	}
+	self0, _ := procCPU("self")
 	start := time.Now()
 	rec.Start()
 	end := start.Add(b.Sizes.FleetDuration)
@@ -205,6 +209,8 @@ func (b *Bench) fleetRun(ctx context.Context, kind Kind, db testenv.Database) (F
 		return res, err
 	}
 	res.CPU -= cpu0
+	self1, _ := procCPU("self")
+	res.ClientCPU = self1 - self0
 	if res.RSS, err = s.RSS(); err != nil {
 		return res, err
 	}

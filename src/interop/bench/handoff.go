@@ -54,6 +54,9 @@ func (b *Bench) startHolder(addr, clientKind, key, owner string, ttl int64) (*ho
 	cmd := exec.Command(e.Opts.Self, "holder", "-client", clientKind, "-address", addr,
 		"-ca", e.Certs.CAFile, "-cert", e.Certs.ClientCertFile, "-key", e.Certs.ClientKey,
 		"-lock-key", key, "-owner", owner, "-ttl", strconv.FormatInt(ttl, 10))
+	if clientKind == "ours" && e.Opts.OurRetry > 0 {
+		cmd.Args = append(cmd.Args, "-retry", e.Opts.OurRetry.String())
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

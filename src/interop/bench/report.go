@@ -375,6 +375,7 @@ func (r *Report) Fleet(driver string, presences int, d time.Duration, res map[Ki
 		compare(w, "presences never acquired", "%.0f", float64(o.NeverSeen), float64(u.NeverSeen), "", nil),
 		compare(w, "server lock-expired lines", "%.0f", float64(o.Expired), float64(u.Expired), "", nil),
 		compare(w, "server error-level lines", "%.0f", float64(len(o.ErrorLines)), float64(len(u.ErrorLines)), "", nil),
+		compare(w, "benchmark client's own CPU s in the window (same machine)", "%.1f", o.ClientCPU.Seconds(), u.ClientCPU.Seconds(), "", nil),
 		compare(fmt.Sprintf("cost (%s)", driver), "server CPU s per 10,000 renewals (fleet)", "%.3f", per10k(o), per10k(u), "report", nil),
 		compare(fmt.Sprintf("cost (%s)", driver), fmt.Sprintf("server RSS MB with %d presences (end of fleet)", presences), "%.0f",
 			float64(o.RSS)/(1<<20), float64(u.RSS)/(1<<20), "report", nil),

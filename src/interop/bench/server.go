@@ -40,6 +40,7 @@ type Server struct {
 	Address string
 	cmd     *exec.Cmd
 	done    chan struct{}
+	logPath string // where the log's tail goes when the process ends ("" for nowhere)
 
 	mu    sync.Mutex
 	lines []string
@@ -85,12 +86,18 @@ func (e *Env) StartServer(ctx context.Context, kind Kind, db testenv.Database) (
 	if err != nil {
 		return nil, fmt.Errorf("encode %s config: %w", kind, err)
 	}
+	e.mu.Lock()
 	e.serial++
-	path := filepath.Join(e.Dir, fmt.Sprintf("%s-%d.json", kind, e.serial))
+	serial := e.serial
+	e.mu.Unlock()
+	path := filepath.Join(e.Dir, fmt.Sprintf("%s-%d.json", kind, serial))
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return nil, fmt.Errorf("write %s config: %w", kind, err)
 	}
 	s := &Server{Kind: kind, Address: addr, done: make(chan struct{})}
+	if e.Opts.LogDir != "" {
+		s.logPath = filepath.Join(e.Opts.LogDir, fmt.Sprintf("%03d-%s-%s.log", serial, kind, db.Name))
+	}
 	s.cmd = exec.Command(bin, "-config="+path)
 	out, err := s.cmd.StdoutPipe()
 	if err != nil {
@@ -118,6 +125,12 @@ func (s *Server) collect(r io.Reader) {
 		s.mu.Unlock()
 	}
 	_ = s.cmd.Wait()
+	if s.logPath != "" {
+		// The tail is enough to see what went wrong; whole logs of the
+		// fleet run to hundreds of megabytes.
+		const keep = 5000
+		_ = os.WriteFile(s.logPath, []byte(s.tail(keep)+"\n"), 0o644)
+	}
 }
 
 // waitListening waits until the server accepts TCP connections: both servers

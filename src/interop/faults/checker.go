@@ -93,8 +93,16 @@ type Result struct {
 	// Recovery: the longest time from a fault's heal (or, for a failover,
 	// its injection) until every client it hit had an answer again.
 	Recovery time.Duration
+	// RecoveryNote says whose recovery took longest.
+	RecoveryNote string
 	// Unrecovered lists clients that never got an answer again.
 	Unrecovered []string
+
+	// Renewal latency (Lock answers) of the clients no fault hit, before
+	// the first fault and while client faults (storms, partitions, pauses)
+	// were active: what "must not slow renewals of other keys" is about.
+	BaselineP50, BaselineP99     time.Duration
+	UnderFaultP50, UnderFaultP99 time.Duration
 
 	Details []string
 }
@@ -151,7 +159,74 @@ func Check(h *History, c CheckConfig) Result {
 	checkExpiry(&r, c, idx, base)
 	checkFencing(&r, c, idx, base)
 	checkFaultImpact(&r, c, idx)
+	measureLatency(&r, h)
 	return r
+}
+
+// measureLatency compares bystanders' Lock latencies before any fault with
+// those during client faults.
+func measureLatency(r *Result, h *History) {
+	first := h.RunEnd
+	for _, f := range h.Faults {
+		first = min(first, f.Start)
+	}
+	var before, during []time.Duration
+	for _, op := range h.Ops {
+		if op.Kind != OpLock || !op.Outcome.Answered() || op.Start < h.RunStart+int64(time.Second) {
+			continue
+		}
+		d := time.Duration(op.End - op.Start)
+		if op.End < first {
+			before = append(before, d)
+			continue
+		}
+		hit, inClientFault := false, false
+		for _, f := range h.Faults {
+			switch f.Kind {
+			case Partition, Pause, RetryStorm:
+			default:
+				continue
+			}
+			if op.Start < f.Injected || op.End > f.HealStart {
+				continue
+			}
+			inClientFault = true
+			for _, a := range f.Agents {
+				hit = hit || a == op.Agent
+			}
+		}
+		if inClientFault && !hit && !duringOtherFault(h, op) {
+			during = append(during, d)
+		}
+	}
+	r.BaselineP50, r.BaselineP99 = percentile(before, 50), percentile(before, 99)
+	r.UnderFaultP50, r.UnderFaultP99 = percentile(during, 50), percentile(during, 99)
+}
+
+// duringOtherFault: op overlaps a server or database fault.
+func duringOtherFault(h *History, op Op) bool {
+	for _, f := range h.Faults {
+		switch f.Kind {
+		case Partition, Pause, RetryStorm:
+			continue
+		}
+		end := f.Healed
+		if end == 0 {
+			end = h.RunEnd
+		}
+		if op.End >= f.Start && op.Start <= end {
+			return true
+		}
+	}
+	return false
+}
+
+func percentile(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return -1
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[min(len(ds)-1, len(ds)*p/100)]
 }
 
 // index groups a history's operations for the checks.
@@ -619,11 +694,16 @@ func excuses(f Fault, op Op, peer string) bool {
 	return true // the database: every client is hit
 }
 
-// active reports whether op overlaps f's time (with tail after the heal).
+// active reports whether op overlaps f's time (with tail after the heal,
+// for clients reconnecting; a killed server's clients fail over to the other
+// one at once, and its restart is no fault).
 func active(f Fault, op Op, runEnd, tail int64) bool {
 	end := f.Healed
 	if end == 0 {
 		end = runEnd
+	}
+	if f.Kind == KillServer && !f.Outage {
+		tail = 0
 	}
 	return op.End >= f.Start && op.Start <= end+tail
 }
@@ -709,7 +789,10 @@ func checkFaultImpact(r *Result, c CheckConfig, x *index) {
 			for _, i := range list {
 				op := x.h.Ops[i]
 				if op.Start > lastFail && op.Outcome.Answered() {
-					r.Recovery = max(r.Recovery, time.Duration(op.End-ref))
+					if d := time.Duration(op.End - ref); d > r.Recovery {
+						r.Recovery = d
+						r.RecoveryNote = fmt.Sprintf("%s after %s (last failure at %s)", w, f.Name, ms(lastFail-x.h.RunStart))
+					}
 					recovered = true
 					break
 				}

@@ -52,7 +52,7 @@ func TestFaults(t *testing.T) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Fatal("ip (iproute2) not found: scripts/test installs it")
 	}
-	CleanupLeftoverNamespaces(t)
+	CleanupLeftovers(t)
 	p := profile()
 	var mu sync.Mutex
 	var reports []RunReport
@@ -136,4 +136,3 @@ func Table(reports []RunReport) string {
 	}
 	return b.String()
 }
-

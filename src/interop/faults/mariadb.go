@@ -23,8 +23,8 @@ import (
 // so it can be stopped, killed and started without touching the machine's
 // shared database servers.
 type MariaDB struct {
-	t    testing.TB
-	Name string
+	t       testing.TB
+	Name    string
 	Port    int
 	dir     string
 	datadir string
@@ -41,9 +41,11 @@ type MariaDB struct {
 const mysqlUser = "mysql"
 
 // newBaseDir makes a directory the mysql user can use, removed at the end.
+// Its name carries the test process's pid so that a later run can tell a
+// dead run's leftovers (CleanupLeftovers).
 func newBaseDir(t testing.TB, prefix string) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", prefix)
+	dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", prefix, os.Getpid()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,4 +406,53 @@ func requireBinary(t testing.TB, name, pkg string) {
 	if _, err := exec.LookPath(name); err != nil {
 		t.Fatalf("%s not found: install Debian's %s (scripts/test does)", name, pkg)
 	}
+}
+
+// cleanupLeftoverDatabases kills the private mariadbd servers of runs that
+// died before their cleanup and removes their directories.
+func cleanupLeftoverDatabases(t testing.TB) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "lkf-*-*-*"))
+	dead := map[string]bool{}
+	for _, d := range dirs {
+		parts := strings.Split(filepath.Base(d), "-") // lkf, kind, pid, random
+		if len(parts) < 4 {
+			continue
+		}
+		if pid, err := strconv.Atoi(parts[2]); err == nil && !processAlive(pid) {
+			dead[d] = true
+		}
+	}
+	if len(dead) == 0 {
+		return
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if len(args) == 0 || filepath.Base(args[0]) != "mariadbd" {
+			continue
+		}
+		for _, a := range args {
+			datadir, ok := strings.CutPrefix(a, "--datadir=")
+			if !ok || !dead[filepath.Dir(datadir)] {
+				continue
+			}
+			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				t.Logf("killed leftover mariadbd %d (%s)", pid, datadir)
+			}
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	for d := range dead {
+		os.RemoveAll(d)
+	}
+}
+
+func processAlive(pid int) bool {
+	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+	return err == nil
 }

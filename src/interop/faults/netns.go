@@ -50,7 +50,7 @@ var networkSeq atomic.Int64
 // ends.
 func NewNetwork(t testing.TB) *Network {
 	t.Helper()
-	CleanupLeftoverNamespaces(t)
+	cleanupLeftoverNamespaces(t)
 	n := &Network{t: t, prefix: fmt.Sprintf("lkf-%d-%d", os.Getpid(), networkSeq.Add(1))}
 	n.hub = n.prefix + "-hub"
 	t.Cleanup(n.remove)
@@ -136,9 +136,15 @@ func (n *Network) remove() {
 	_ = exec.Command("ip", "netns", "del", n.hub).Run()
 }
 
-// CleanupLeftoverNamespaces deletes "lkf-<pid>-..." namespaces whose process
-// is gone (a run that was killed before its cleanup).
-func CleanupLeftoverNamespaces(t testing.TB) {
+// CleanupLeftovers removes what runs killed before their cleanup left:
+// namespaces, private database servers and their directories. Names carry
+// the pid of the test process that made them; a live run's are kept.
+func CleanupLeftovers(t testing.TB) {
+	cleanupLeftoverNamespaces(t)
+	cleanupLeftoverDatabases(t)
+}
+
+func cleanupLeftoverNamespaces(t testing.TB) {
 	out, err := exec.Command("ip", "netns", "list").Output()
 	if err != nil {
 		t.Fatalf("ip netns list: %v (the fault suite needs root and iproute2)", err)
@@ -154,7 +160,7 @@ func CleanupLeftoverNamespaces(t testing.TB) {
 		if err != nil {
 			continue
 		}
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+		if processAlive(pid) {
 			continue // a live run's
 		}
 		if err := exec.Command("ip", "netns", "del", name).Run(); err == nil {

@@ -248,6 +248,14 @@ func RunScenario(t *testing.T, sc Scenario, impl Implementation, p Profile) RunR
 	rep := RunReport{Scenario: sc.Name, Impl: impl, Profile: p.Name, Result: res,
 		Duration: time.Duration(r.h.RunEnd - r.h.RunStart), Faults: len(r.h.Faults)}
 	t.Logf("%s", summary(rep))
+	if res.UnderFaultP99 >= 0 {
+		t.Logf("  bystanders' Lock latency p50/p99: %s/%s before any fault, %s/%s during client faults",
+			res.BaselineP50.Round(time.Microsecond), res.BaselineP99.Round(time.Microsecond),
+			res.UnderFaultP50.Round(time.Microsecond), res.UnderFaultP99.Round(time.Microsecond))
+	}
+	if res.RecoveryNote != "" {
+		t.Logf("  slowest recovery: %s", res.RecoveryNote)
+	}
 	for _, d := range res.Details {
 		t.Logf("  %s", d)
 	}

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/locket-release/locket/interop/upstream"
 	"github.com/locket-release/locket/internal/testenv"
+	"github.com/locket-release/locket/interop/upstream"
 )
 
 // Implementation names a server implementation under test.

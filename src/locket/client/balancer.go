@@ -27,10 +27,10 @@ const balancerName = "locket_sticky_failover"
 // This policy keeps a connection to every address the name resolves to (the
 // base balancer connects all of them and reconnects with backoff), sends all
 // calls to one of them, and moves to the next ready one as soon as a call to
-// the current one fails with Unavailable or DeadlineExceeded. The retrying
-// interceptor gives each attempt a deadline well under the retry interval, so
-// the retry of a call that hung on a dead server goes to a live one over an
-// already established connection.
+// the current one fails with Unavailable or DeadlineExceeded, or another
+// server answers a call first. With failoverInterceptor, a call that gets no
+// answer within the failover delay also asks a server it has not tried, over
+// an already established connection, and the first answer wins.
 func init() {
 	balancer.Register(stickyBuilder{})
 }
@@ -83,22 +83,38 @@ type stickyPicker struct {
 	conns []readyConn // sorted by address, at least one
 }
 
-func (p *stickyPicker) Pick(balancer.PickInfo) (balancer.PickResult, error) {
+func (p *stickyPicker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	p.b.mu.Lock()
 	i := p.indexLocked()
 	p.b.current = p.conns[i].addr
 	p.b.mu.Unlock()
 
+	// Another attempt of a call that is already waiting on (or failed on)
+	// the current server goes to the next server the call has not tried.
+	if info.Ctx != nil {
+		if cs := callStateFrom(info.Ctx); cs != nil {
+			for j := range len(p.conns) {
+				if k := (i + j) % len(p.conns); !cs.wasTried(p.conns[k].addr) {
+					i = k
+					break
+				}
+			}
+			cs.markTried(p.conns[i].addr)
+		}
+	}
+
 	addr := p.conns[i].addr
 	return balancer.PickResult{
 		SubConn: p.conns[i].sc,
 		Done: func(di balancer.DoneInfo) {
-			if !serverFailure(di.Err) {
-				return
-			}
 			p.b.mu.Lock()
 			defer p.b.mu.Unlock()
-			if p.b.current == addr {
+			switch {
+			case di.Err == nil && p.b.current != addr:
+				// This server answered while the current one did not
+				// (yet): use it from now on.
+				p.b.current = addr
+			case serverFailure(di.Err) && p.b.current == addr:
 				p.b.current = p.conns[(i+1)%len(p.conns)].addr
 			}
 		},

@@ -101,15 +101,48 @@ func TestStickyPicker(t *testing.T) {
 	}
 }
 
-func TestAttemptContext(t *testing.T) {
+func TestStickyPickerWithinOneCall(t *testing.T) {
+	b := &stickyPickerBuilder{}
+	info, _ := buildInfo("10.0.0.1:8891", "10.0.0.2:8891")
+	p := b.Build(info)
+	current := pick(t, p, nil)
+	other := map[string]string{"10.0.0.1:8891": "10.0.0.2:8891", "10.0.0.2:8891": "10.0.0.1:8891"}[current]
+
+	// A call's second attempt (the first still waiting) goes to the other
+	// server; when it answers, that server becomes the current one.
+	ctx := context.WithValue(context.Background(), callStateKey{}, &callState{tried: map[string]bool{}})
+	first, err := p.Pick(balancer.PickInfo{Ctx: ctx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := p.Pick(balancer.PickInfo{Ctx: ctx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := first.SubConn.(*fakeSubConn).addr, second.SubConn.(*fakeSubConn).addr; a != current || b != other {
+		t.Fatalf("attempts went to %s then %s; want %s then %s", a, b, current, other)
+	}
+	second.Done(balancer.DoneInfo{})
+	first.Done(balancer.DoneInfo{Err: context.Canceled}) // the loser, cancelled
+	if got := pick(t, p, nil); got != other {
+		t.Fatalf("after %s answered first, picked %s", other, got)
+	}
+
+	// When every server was tried, the current one is used again.
+	third, _ := p.Pick(balancer.PickInfo{Ctx: ctx})
+	if got := third.SubConn.(*fakeSubConn).addr; got != other {
+		t.Fatalf("all tried: picked %s, want the current %s", got, other)
+	}
+}
+
+func TestFailoverDelay(t *testing.T) {
 	for _, tc := range []struct {
-		budget, attempt, want time.Duration
+		budget, delay, want time.Duration
 	}{
-		{0, 2 * time.Second, 2 * time.Second},               // no deadline: the attempt timeout
+		{0, 2 * time.Second, 2 * time.Second},               // no deadline: the delay
 		{5 * time.Second, 2 * time.Second, 2 * time.Second}, // plenty of time
 		{time.Second, 2 * time.Second, 500 * time.Millisecond},
-		{400 * time.Millisecond, 2 * time.Second, 250 * time.Millisecond}, // half would be under 250 ms: 250 ms
-		{200 * time.Millisecond, 2 * time.Second, 200 * time.Millisecond}, // less than 250 ms left: all of it
+		{400 * time.Millisecond, 2 * time.Second, 250 * time.Millisecond}, // never under 250 ms
 	} {
 		ctx := context.Background()
 		if tc.budget > 0 {
@@ -117,11 +150,8 @@ func TestAttemptContext(t *testing.T) {
 			ctx, cancel = context.WithTimeout(ctx, tc.budget)
 			defer cancel()
 		}
-		actx, cancel := attemptContext(ctx, tc.attempt)
-		dl, _ := actx.Deadline()
-		cancel()
-		if got := time.Until(dl); got > tc.want || got < tc.want-100*time.Millisecond {
-			t.Errorf("budget %s, attempt %s: attempt deadline in %s, want about %s", tc.budget, tc.attempt, got, tc.want)
+		if got := failoverDelay(ctx, tc.delay); got > tc.want || got < tc.want-50*time.Millisecond {
+			t.Errorf("budget %s, delay %s: %s, want about %s", tc.budget, tc.delay, got, tc.want)
 		}
 	}
 }

@@ -19,8 +19,9 @@ import (
 )
 
 // Client is a Locket client over one gRPC channel to every server the
-// address resolves to. Its calls retry on another server when one fails
-// (see retryInterceptor and the failover balancer).
+// address resolves to. Its calls go to another server when one fails or
+// does not answer in time (see failoverInterceptor and the failover
+// balancer).
 type Client struct {
 	models.LocketClient
 	conn    *grpc.ClientConn
@@ -31,14 +32,15 @@ type Client struct {
 type Option func(*dialSettings)
 
 type dialSettings struct {
-	attemptTimeout time.Duration
-	grpcOpts       []grpc.DialOption
+	failoverDelay time.Duration
+	grpcOpts      []grpc.DialOption
 }
 
-// WithAttemptTimeout bounds one attempt of a call (default
-// DefaultAttemptTimeout); see retryInterceptor.
-func WithAttemptTimeout(d time.Duration) Option {
-	return func(s *dialSettings) { s.attemptTimeout = d }
+// WithFailoverDelay sets how long a call waits for an answer before it also
+// asks the next server (default DefaultFailoverDelay); see
+// failoverInterceptor.
+func WithFailoverDelay(d time.Duration) Option {
+	return func(s *dialSettings) { s.failoverDelay = d }
 }
 
 // WithDialOptions adds gRPC dial options (tests, tracing).
@@ -62,7 +64,7 @@ func Dial(cfg Config, opts ...Option) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := dialSettings{attemptTimeout: DefaultAttemptTimeout}
+	s := dialSettings{failoverDelay: DefaultFailoverDelay}
 	for _, o := range opts {
 		o(&s)
 	}
@@ -87,7 +89,7 @@ func Dial(cfg Config, opts ...Option) (*Client, error) {
 			Backoff:           backoff.Config{BaseDelay: 500 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
 			MinConnectTimeout: 5 * time.Second,
 		}),
-		grpc.WithChainUnaryInterceptor(retryInterceptor(s.attemptTimeout)),
+		grpc.WithChainUnaryInterceptor(failoverInterceptor(s.failoverDelay)),
 	}
 	grpcOpts = append(grpcOpts, s.grpcOpts...)
 	target := "dns:///" + cfg.LocketAddress

@@ -115,11 +115,13 @@ func TestFailoverBetweenServersBehindOneName(t *testing.T) {
 	port := freePortOnBoth(t)
 	servers := map[string]*testenv.Server{}
 	for _, ip := range []string{"127.0.0.1", "127.0.0.2"} {
-		servers[ip] = testenv.StartServer(t, db, certs, testenv.WithConfig("listen_address", ip+":"+port))
+		servers[ip] = testenv.StartServer(t, db, certs, testenv.WithConfig("listen_address", ip+":"+port), testenv.WithLogLevel("debug"))
 	}
 	e := &env{db: db, certs: certs, srv: servers["127.0.0.1"]}
 
-	const retry = time.Second
+	// The interval of older Diego releases was 1 s; 2 s leaves the answer
+	// after a failover (1 s) time on a database shared with other tests.
+	const retry = 2 * time.Second
 	c := e.dial(t, testenv.ServerName+":"+port) // the production path: a DNS name
 	rec := &recorder{LocketClient: c}
 	logger, logs := newLogger("bbs")
@@ -128,14 +130,24 @@ func TestFailoverBetweenServersBehindOneName(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := start(t, r)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, l := range logs.all() {
+				t.Log(l.Raw)
+			}
+		}
+	})
 	logs.waitFor(t, 10*time.Second, "bbs.locket-lock.acquired-lock", 1)
 
-	// inUse returns the server that took the lock's last acquisition.
+	// inUse returns the server that took the lock's acquisition (its log
+	// line may come a moment after the client's).
 	inUse := func() (string, *testenv.Server) {
-		for ip, s := range servers {
-			for _, l := range s.LogsWithMessage("locket.lock.lock.acquired-lock") {
-				if l.Data["key"] == "bbs" {
-					return ip, s
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			for ip, s := range servers {
+				for _, l := range s.LogsWithMessage("locket.lock.lock.acquired-lock") {
+					if l.Data["key"] == "bbs" {
+						return ip, s
+					}
 				}
 			}
 		}
@@ -202,4 +214,40 @@ func TestFailoverBetweenServersBehindOneName(t *testing.T) {
 	if got := e.owner(t, "bbs"); got != "" {
 		t.Errorf("owner %q after release", got)
 	}
+}
+
+// TestSlowAnswerIsNotALostLock: the only server stalls (SIGSTOP, as in a
+// long pause) across a renewal, past the failover delay, and answers before
+// the interval ends: the renewal succeeds and the lock is kept, as with
+// upstream's client, whose deadline is one interval.
+func TestSlowAnswerIsNotALostLock(t *testing.T) {
+	e := newEnv(t)
+	const retry = 4 * time.Second // failover delay: 2 s
+	c := e.dial(t, e.srv.Address)
+	rec := &recorder{LocketClient: c}
+	logger, logs := newLogger("bbs")
+	r, err := client.NewLockRunner(logger, rec, client.RunnerConfig{Key: "slow", Owner: "o", RetryInterval: retry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := start(t, r)
+	logs.waitFor(t, 10*time.Second, "bbs.locket-lock.acquired-lock", 1)
+	acquiredAt := rec.lastSuccessBefore(time.Now().Add(time.Second))
+
+	// Stall the only server from before the next renewal until 2.5 s into
+	// it: past the failover delay, well within the interval.
+	e.srv.Signal(syscall.SIGSTOP)
+	t.Cleanup(func() { e.srv.Signal(syscall.SIGCONT) })
+	time.Sleep(time.Until(acquiredAt.Add(retry + 2500*time.Millisecond)))
+	e.srv.Signal(syscall.SIGCONT)
+
+	calls := rec.waitCalls(t, acquiredAt, 1, 10*time.Second)
+	if err := calls[0].err; err != nil {
+		t.Fatalf("the renewal failed: %v", err)
+	}
+	t.Logf("the renewal took %s (server stalled for the first ~2.5 s of it)", calls[0].end.Sub(calls[0].start).Round(time.Millisecond))
+	if n := len(logs.with("bbs.locket-lock.lost-lock")); n != 0 {
+		t.Errorf("lost-lock logged on a slow answer")
+	}
+	run.stillRunning(t)
 }

@@ -4,24 +4,30 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // RequestIDKey is the gRPC metadata key under which upstream clients send a
 // request's UUID; servers log it as request-uuid.
 const RequestIDKey = "uuid"
 
-// DefaultAttemptTimeout bounds one attempt of a call; see retryInterceptor.
-const DefaultAttemptTimeout = 2 * time.Second
+// DefaultFailoverDelay is how long a call waits for an answer before it
+// also asks the next server; see failoverInterceptor.
+const DefaultFailoverDelay = 2 * time.Second
 
-// minAttempt is the shortest attempt worth making: below it a call is more
-// likely to be cut off by its own deadline than to find a server dead.
-const minAttempt = 250 * time.Millisecond
+// minFailoverDelay is the shortest wait before asking another server.
+const minFailoverDelay = 250 * time.Millisecond
+
+// maxInFlight bounds the attempts of one call waiting at the same time (a
+// call without deadline to servers that all hang must not pile up).
+const maxInFlight = 3
 
 // NewRequestID returns a random (version 4) UUID.
 func NewRequestID() string {
@@ -47,63 +53,143 @@ func RequestID(ctx context.Context) string {
 	return ""
 }
 
-// retryInterceptor makes each call a series of attempts until one gets an
-// answer from a server or the caller's context ends. An attempt that fails
-// with Unavailable (no connection, server going away, database down) or runs
-// out of its own deadline is repeated; the failover balancer has by then
-// moved on to the next server. Every Locket RPC may be repeated: a Lock of the
-// same owner is a renewal, a second Release of a released lock succeeds, and
-// Fetch/FetchAll only read.
+const lockMethod = "/models.Locket/Lock"
+
+// callState is what the balancer's picker knows about one call: the
+// servers its attempts went to, so that another attempt goes elsewhere.
+type callState struct {
+	mu    sync.Mutex
+	tried map[string]bool
+}
+
+type callStateKey struct{}
+
+func callStateFrom(ctx context.Context) *callState {
+	cs, _ := ctx.Value(callStateKey{}).(*callState)
+	return cs
+}
+
+func (cs *callState) wasTried(addr string) bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.tried[addr]
+}
+
+func (cs *callState) markTried(addr string) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.tried[addr] = true
+}
+
+// failoverInterceptor makes each call a race of attempts that ends with the
+// first answer from a server, or when the caller's context ends:
 //
-// Each attempt gets min(attemptTimeout, half the time left), but at least
-// minAttempt, so that within one retry interval a call that hangs on a dead
-// server still has time for a second attempt on a live one. A Lock without a
-// request UUID gets one; all attempts of a call carry the same UUID, so the
-// servers' logs of one logical request can be matched up.
-func retryInterceptor(attemptTimeout time.Duration) grpc.UnaryClientInterceptor {
+//   - The first attempt goes to the server in use, with the whole deadline
+//     (a slow answer is still an answer, as with upstream's client).
+//   - If no answer came within the failover delay (min(delay, half the time
+//     left), at least minFailoverDelay), another attempt goes to a server
+//     this call has not tried yet, while the first one keeps waiting. This is
+//     what makes a hung server cost one delay instead of the call.
+//   - An attempt that fails with Unavailable or DeadlineExceeded (no
+//     connection, server going away, database down) is repeated at once on
+//     another server, or after a short backoff when none is left.
+//   - Any other answer (success, lock-collision, ...) ends the call.
+//
+// Every Locket RPC may be repeated or raced: a Lock of the same owner is a
+// renewal, a second Release of a released lock succeeds, and Fetch/FetchAll
+// only read. A Lock without a request UUID gets one; all attempts of a call
+// carry the same UUID, so the servers' logs of one logical request match up.
+func failoverInterceptor(delay time.Duration) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if method == lockMethod && RequestID(ctx) == "" {
 			ctx = WithRequestID(ctx, NewRequestID())
 		}
-		backoff := 50 * time.Millisecond
-		for {
-			actx, cancel := attemptContext(ctx, attemptTimeout)
-			start := time.Now()
-			err := invoker(actx, method, req, reply, cc, opts...)
-			cancel()
-			if err == nil || ctx.Err() != nil || !retryable(err) {
-				return err
-			}
-			// An attempt that failed at once (no server ready yet) waits a
-			// little before the next; one that timed out goes on at once.
-			if time.Since(start) < backoff {
-				t := time.NewTimer(backoff)
+		out, ok := reply.(proto.Message)
+		if !ok || len(opts) > 0 {
+			// Call options may write into the caller's variables (Header,
+			// Peer): no racing attempts then.
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}
+		ctx = context.WithValue(ctx, callStateKey{}, &callState{tried: map[string]bool{}})
+		callCtx, cancel := context.WithCancel(ctx)
+		defer cancel() // ends the attempts still waiting
+
+		type result struct {
+			reply proto.Message
+			err   error
+		}
+		results := make(chan result)
+		inFlight := 0
+		launch := func() {
+			inFlight++
+			go func() {
+				r := proto.Clone(out)
+				proto.Reset(r)
+				err := invoker(callCtx, method, req, r, cc)
 				select {
-				case <-ctx.Done():
-					t.Stop()
-					return err
-				case <-t.C:
+				case results <- result{r, err}:
+				case <-callCtx.Done():
 				}
-				backoff = min(2*backoff, time.Second)
+			}()
+		}
+
+		wait := failoverDelay(ctx, delay)
+		hedge := time.NewTimer(wait)
+		defer hedge.Stop()
+		var retry <-chan time.Time
+		backoff := 50 * time.Millisecond
+		var lastErr error
+		launch()
+		for {
+			select {
+			case r := <-results:
+				inFlight--
+				if r.err == nil {
+					proto.Reset(out)
+					proto.Merge(out, r.reply)
+					return nil
+				}
+				if !retryable(r.err) || ctx.Err() != nil {
+					return r.err
+				}
+				lastErr = r.err
+				if inFlight == 0 && retry == nil {
+					// The picker has moved on; wait a little only if this
+					// failure came at once (no server ready yet).
+					retry = time.After(backoff)
+					backoff = min(2*backoff, time.Second)
+				}
+			case <-hedge.C:
+				if inFlight < maxInFlight {
+					launch()
+				}
+				hedge.Reset(failoverDelay(ctx, delay))
+			case <-retry:
+				retry = nil
+				launch()
+				hedge.Reset(failoverDelay(ctx, delay))
+			case <-ctx.Done():
+				// The caller's deadline or cancellation. A connection error
+				// says more than "deadline exceeded".
+				if lastErr != nil && status.Code(lastErr) == codes.Unavailable {
+					return lastErr
+				}
+				return status.FromContextError(ctx.Err()).Err()
 			}
 		}
 	}
 }
 
-const lockMethod = "/models.Locket/Lock"
-
-func attemptContext(ctx context.Context, attemptTimeout time.Duration) (context.Context, context.CancelFunc) {
-	d := attemptTimeout
+// failoverDelay is how long to wait for an answer before asking another
+// server: delay, or half the time left if that is shorter, but at least
+// minFailoverDelay.
+func failoverDelay(ctx context.Context, delay time.Duration) time.Duration {
 	if deadline, ok := ctx.Deadline(); ok {
-		left := time.Until(deadline)
-		if half := left / 2; half < d {
-			d = max(half, minAttempt)
-		}
-		if d >= left {
-			return context.WithCancel(ctx) // the last attempt gets what is left
+		if half := time.Until(deadline) / 2; half < delay {
+			return max(half, minFailoverDelay)
 		}
 	}
-	return context.WithTimeout(ctx, d)
+	return delay
 }
 
 func retryable(err error) bool {

@@ -19,7 +19,7 @@ import (
 // machine running the suite is shared and noisy. Measured lags are logged.
 const (
 	window = 250 * time.Millisecond
-	margin = 500 * time.Millisecond
+	margin = time.Second
 )
 
 func openStore(t testing.TB, db testenv.Database) *store.Store {
@@ -124,6 +124,22 @@ func present(t testing.TB, st *store.Store, key string) bool {
 	return true
 }
 
+// stays reports whether key is there. It fails the test if key is gone
+// although less than ttl passed since renewedAt (the start of the last
+// renewal): that is an early expiry. Gone later is the test itself having
+// stalled past the TTL on a loaded machine, which the caller handles.
+func stays(t testing.TB, st *store.Store, key string, renewedAt time.Time, ttl time.Duration) bool {
+	t.Helper()
+	if present(t, st, key) {
+		return true
+	}
+	// The row was gone by the time Fetch answered.
+	if since := time.Since(renewedAt); since < ttl {
+		t.Fatalf("%s gone %v after its last renewal, before its TTL of %v", key, since, ttl)
+	}
+	return false
+}
+
 // waitGone polls until key is gone and returns when that was seen.
 func waitGone(t testing.TB, st *store.Store, key string, limit time.Duration) time.Time {
 	t.Helper()
@@ -145,9 +161,7 @@ func expiresInWindow(t *testing.T, st *store.Store, key string, ttl time.Duratio
 	if d := time.Until(before.Add(ttl - 100*time.Millisecond)); d > 0 {
 		time.Sleep(d)
 	}
-	if !present(t, st, key) {
-		t.Fatalf("%s gone before TTL-100ms", key)
-	}
+	stays(t, st, key, before, ttl)
 	gone := waitGone(t, st, key, ttl+5*time.Second)
 	if early := before.Add(ttl).Sub(gone); early > 0 {
 		t.Fatalf("%s gone %v before its TTL", key, early)
@@ -221,10 +235,11 @@ func TestRenewedLockNeverExpires(t *testing.T) {
 			before = time.Now()
 			lock(t, st, "renewed", "o", 1)
 			after = time.Now()
-			for i := 0; i < 8; i++ { // renew every ~800 ms, TTL 1 s
-				time.Sleep(100 * time.Millisecond)
-				if !present(t, st, "renewed") {
-					t.Fatal("a renewed lock expired")
+			for time.Since(before) < 700*time.Millisecond { // renew every ~700 ms, TTL 1 s
+				time.Sleep(50 * time.Millisecond)
+				if !stays(t, st, "renewed", before, time.Second) {
+					t.Logf("this test stalled for over the TTL (a loaded machine); the lock expired after it, as it should")
+					break
 				}
 			}
 		}
@@ -371,24 +386,30 @@ func TestMixedVersions(t *testing.T) {
 		admin := db.Admin(t)
 		defer admin.Close()
 		srv := startSweeper(t, st, "ours", expiry.Options{})
-		lock(t, st, "mixed", "o", 1)
+		lock(t, st, "mixed", "o", 2)
 
 		upstreamRenew := db.Rebind(`UPDATE locks SET owner = ?, value = ?, type = ?, modified_index = modified_index + 1, ttl = ? WHERE path = ?`)
 		var last time.Time
 		for end := time.Now().Add(4 * time.Second); time.Now().Before(end); {
-			if _, err := admin.Exec(upstreamRenew, "o", "v", "lock", 1, "mixed"); err != nil {
+			before := time.Now()
+			res, err := admin.Exec(upstreamRenew, "o", "v", "lock", 2, "mixed")
+			if err != nil {
 				t.Fatal(err)
 			}
-			last = time.Now()
+			if n, _ := res.RowsAffected(); n != 1 {
+				t.Fatalf("the lock renewed through an upstream server is gone (%v after the previous renewal)", before.Sub(last))
+			}
+			last = before
 			time.Sleep(300 * time.Millisecond)
-			if !present(t, st, "mixed") {
-				t.Fatal("a lock renewed through an upstream server expired")
+			// Adoption may take up to a second more than our own renewals.
+			if !stays(t, st, "mixed", last, 2*time.Second) {
+				t.Fatalf("a lock renewed through an upstream server expired (%v after its renewal)", time.Since(last))
 			}
 		}
 		// Abandoned: gone after TTL, at most one adoption interval (1 s) later
 		// than our own renewals would be.
-		gone := waitGone(t, st, "mixed", 5*time.Second)
-		lag := gone.Sub(last) - time.Second
+		gone := waitGone(t, st, "mixed", 6*time.Second)
+		lag := gone.Sub(last) - 2*time.Second
 		t.Logf("upstream-renewed lock gone %v after its TTL", lag.Round(time.Millisecond))
 		if lag < 0 || lag > time.Second+window+margin {
 			t.Fatalf("upstream-renewed lock gone %v after its TTL", lag)

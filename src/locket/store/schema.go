@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // createLocks is upstream's statement, character for character in its
@@ -176,11 +175,6 @@ func (s *Store) columnSet(ctx context.Context, q string) (map[string]bool, error
 func mysqlErr(err error, number uint16) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && me.Number == number
-}
-
-func pgErr(err error, code string) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == code
 }
 
 func firstLine(q string) string {

@@ -53,12 +53,9 @@ type Config struct {
 	DSN                        string // never logged: it may hold a password
 	CACertFile                 string // enables TLS to the database when set
 	EnableIdentityVerification bool
-	MaxOpenConns               int
+	MaxOpenConns               int // also the idle pool size; 0: unlimited open, 100 idle
 	MaxConnLifetime            time.Duration
-	ConnectTimeout             time.Duration // MySQL driver timeouts
-	ReadTimeout                time.Duration
-	WriteTimeout               time.Duration
+	ConnectTimeout             time.Duration // both drivers; default 5s
+	ReadTimeout                time.Duration // MySQL only (pgx has none; callers' contexts bound every call)
+	WriteTimeout               time.Duration // MySQL only
 }
-
-// Expired is a lock the sweep removed.
-type Expired = Lock

@@ -22,8 +22,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-
-	boshsys "github.com/cloudfoundry/bosh-utils/system"
+	"time"
 
 	"github.com/locket-release/deployer/deployment"
 	"github.com/locket-release/deployer/drill"
@@ -161,26 +160,21 @@ func run(ctx context.Context, args []string) (int, error) {
 			}
 			insts = []*deployment.Instance{inst}
 		}
-		var files []string
+		var files []logFile
 		for _, inst := range insts {
-			f, err := d.LogFiles(inst, *job)
+			paths, err := d.LogFiles(inst, *job)
 			if err != nil && !os.IsNotExist(err) {
 				return 1, err
 			}
-			files = append(files, f...)
+			for _, p := range paths {
+				rel, _ := filepath.Rel(d.LogDir(inst), p)
+				files = append(files, logFile{path: p, label: inst.Short() + " " + rel})
+			}
 		}
 		if len(files) == 0 {
 			return 1, errors.New("no log files")
 		}
-		targs := []string{"-n", fmt.Sprint(*lines)}
-		if *follow {
-			targs = append(targs, "-F")
-		}
-		_, err = dp.Run.Run(ctx, boshsys.Command{Name: "tail", Args: append(targs, files...), Stdout: os.Stdout, Stderr: os.Stderr, KeepAttached: true})
-		if *follow && ctx.Err() != nil {
-			return 0, nil
-		}
-		return 0, err
+		return 0, printLogs(ctx, files, *lines, *follow)
 	case "sql":
 		pos, err := parse(fs, cargs)
 		if err != nil {
@@ -215,6 +209,66 @@ func run(ctx context.Context, args []string) (int, error) {
 		global.Usage()
 		return 2, fmt.Errorf("unknown command %q", cmd)
 	}
+}
+
+type logFile struct{ path, label string }
+
+// printLogs prints the last n lines of each file under a header naming
+// the instance and the file; with follow, it then prints new lines as they
+// come, each prefixed with its instance and file, until interrupted.
+func printLogs(ctx context.Context, files []logFile, n int, follow bool) error {
+	offsets := make([]int64, len(files))
+	for k, f := range files {
+		b, err := os.ReadFile(f.path)
+		if err != nil {
+			return err
+		}
+		offsets[k] = int64(len(b))
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		if len(lines) > n {
+			lines = lines[len(lines)-n:]
+		}
+		if follow {
+			for _, l := range lines {
+				if l != "" {
+					fmt.Printf("%s: %s\n", f.label, l)
+				}
+			}
+			continue
+		}
+		fmt.Printf("==> %s <==\n%s\n\n", f.label, strings.Join(lines, "\n"))
+	}
+	for follow {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(200 * time.Millisecond):
+		}
+		for k, f := range files {
+			fh, err := os.Open(f.path)
+			if err != nil {
+				continue
+			}
+			fi, err := fh.Stat()
+			if err == nil && fi.Size() < offsets[k] {
+				offsets[k] = 0 // truncated
+			}
+			if err == nil && fi.Size() > offsets[k] {
+				buf := make([]byte, fi.Size()-offsets[k])
+				if _, err := fh.ReadAt(buf, offsets[k]); err == nil {
+					// Only whole lines; the rest comes next time.
+					if i := strings.LastIndexByte(string(buf), '\n'); i >= 0 {
+						for _, l := range strings.Split(string(buf[:i]), "\n") {
+							fmt.Printf("%s: %s\n", f.label, l)
+						}
+						offsets[k] += int64(i + 1)
+					}
+				}
+			}
+			fh.Close()
+		}
+	}
+	return nil
 }
 
 // parse parses flags that may come before or after positional arguments;

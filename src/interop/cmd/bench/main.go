@@ -51,6 +51,8 @@ func run() error {
 	flag.IntVar(&opts.Rounds, "rounds", 3, "alternating rounds of the repeated workloads")
 	flag.DurationVar(&opts.Window, "window", 3*time.Second, "measurement window of one round")
 	flag.IntVar(&opts.DBConns, "db-conns", 64, "max_open_database_connections of both servers")
+	flag.DurationVar(&opts.OurRetry, "our-runner-retry", 0, "retry interval of our client's runner in the handoffs (0: the client's default)")
+	flag.StringVar(&opts.LogDir, "logs", "", "keep the tail of every server's log in this directory")
 	flag.Parse()
 	if opts.OursBin == "" || opts.UpstreamBin == "" {
 		return fmt.Errorf("-ours and -upstream are required")
@@ -78,6 +80,11 @@ func run() error {
 		return fmt.Errorf("find this program's path: %w", err)
 	}
 	opts.Self = self
+	if opts.LogDir != "" {
+		if err := os.MkdirAll(opts.LogDir, 0o755); err != nil {
+			return err
+		}
+	}
 	opts.Progress = os.Stderr
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

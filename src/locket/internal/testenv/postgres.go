@@ -8,9 +8,11 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Postgres is a private Postgres cluster of one test, on its own data
@@ -142,11 +144,66 @@ func (p *Postgres) kill() bool {
 	if p.cmd == nil {
 		return false
 	}
-	// The whole session: the postmaster and its backends.
-	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) //nolint:errcheck // it may have exited already
+	// Backends run in process groups of their own and would notice the
+	// postmaster's death only at their next wait, possibly answering a query
+	// first: kill them too, and wait until none is left.
+	children := childPids(p.cmd.Process.Pid)
+	p.cmd.Process.Kill() //nolint:errcheck // it may have exited already
+	for _, pid := range children {
+		syscall.Kill(pid, syscall.SIGKILL) //nolint:errcheck // it may have exited already
+	}
 	<-p.exited
+	for _, pid := range children {
+		waitDead(pid)
+	}
 	p.cmd = nil
 	return true
+}
+
+// childPids lists the processes whose parent is pid.
+func childPids(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, _ := procStat(child); ppid == pid {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// procStat returns the parent pid and state of pid from /proc/pid/stat.
+func procStat(pid int) (ppid int, state string) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, ""
+	}
+	// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, ""
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0, ""
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	return ppid, f[0]
+}
+
+// waitDead waits up to 10 s until pid is gone or a zombie (dead, its
+// sockets closed; orphans are reaped lazily here).
+func waitDead(pid int) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if _, state := procStat(pid); state == "" || state == "Z" || state == "X" {
+			return
+		}
+	}
 }
 
 // NewDatabase creates a database on this cluster for the test.
