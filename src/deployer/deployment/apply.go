@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/locket-release/deployer/emulate"
+	"github.com/locket-release/deployer/host"
 	"github.com/locket-release/deployer/manifest"
 	"github.com/locket-release/deployer/monit"
 	"github.com/locket-release/deployer/render"
@@ -89,7 +92,7 @@ func (dp *Deployer) renderInstance(ctx context.Context, d *Deployment, p *planne
 		ip.jobs = append(ip.jobs, rj)
 		fmt.Fprintf(h, "job %s %s\n", rj.name, rj.hash)
 	}
-	for _, name := range sortedKeys(ip.packages) {
+	for _, name := range slices.Sorted(maps.Keys(ip.packages)) {
 		fmt.Fprintf(h, "package %s\n", ip.packages[name])
 	}
 	ip.hash = hex.EncodeToString(h.Sum(nil))[:16]
@@ -314,7 +317,7 @@ func (dp *Deployer) runHook(ctx context.Context, d *Deployment, inst *Instance, 
 		script := fmt.Sprintf("exec /var/vcap/jobs/%s/bin/%s >>%s.stdout.log 2>>%s.stderr.log", j.name, hook, logBase, logBase)
 		if _, err := v.Sh(ctx, script); err != nil {
 			stderr, _ := os.ReadFile(filepath.Join(v.Vcap(), "sys", "log", j.name, hook+".stderr.log"))
-			return fmt.Errorf("instance %s: %s of job %s failed: %w\n%s", inst.Short(), hook, j.name, err, lastLines(string(stderr), 20))
+			return fmt.Errorf("instance %s: %s of job %s failed: %w\n%s", inst.Short(), hook, j.name, err, host.LastLines(string(stderr), 20))
 		}
 	}
 	return nil
@@ -406,12 +409,4 @@ func hashDir(dir string) (string, error) {
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

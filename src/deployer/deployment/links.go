@@ -86,7 +86,7 @@ func (p *planner) resolveLinks(spec *release.Job, mj manifest.Job) (map[string]r
 		props := map[string]any{}
 		for _, name := range pr.link.Properties {
 			if v, ok := render.Lookup(pr.props, name); ok {
-				setDotted(props, name, v)
+				render.Set(props, name, v)
 			}
 		}
 		l := render.Link{Properties: props, Address: p.groupAddress(pr.group)}
@@ -99,17 +99,4 @@ func (p *planner) resolveLinks(spec *release.Job, mj manifest.Job) (map[string]r
 		links[c.Name] = l
 	}
 	return links, nil
-}
-
-func setDotted(m map[string]any, name string, v any) {
-	parts := strings.Split(name, ".")
-	for _, part := range parts[:len(parts)-1] {
-		next, ok := m[part].(map[string]any)
-		if !ok {
-			next = map[string]any{}
-			m[part] = next
-		}
-		m = next
-	}
-	m[parts[len(parts)-1]] = v
 }

@@ -2,7 +2,8 @@ package deployment
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	boshuuid "github.com/cloudfoundry/bosh-utils/uuid"
@@ -130,7 +131,7 @@ func collectAliases(groups []manifest.InstanceGroup) ([]emulate.Alias, error) {
 		}
 	}
 	var out []emulate.Alias
-	for _, d := range sortedKeys(byDomain) {
+	for _, d := range slices.Sorted(maps.Keys(byDomain)) {
 		out = append(out, byDomain[d])
 	}
 	return out, nil
@@ -196,13 +197,4 @@ func rotate(s []string, by int) []string {
 	}
 	by %= len(s)
 	return append(append([]string(nil), s[by:]...), s[:by]...)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -316,7 +316,7 @@ func (e *Env) showTable(query string) {
 	if db.Driver == "postgres" {
 		prompt = db.Name + "=> "
 	}
-	res, err := e.D.VM(db.Instance).Exec(e.ctx, vmCmd(db.SQLCommand(query)))
+	res, err := e.D.VM(db.Instance).Exec(e.ctx, vm.Cmd{Argv: db.SQLCommand(query)})
 	if err != nil {
 		e.T.Fatalf("query %q: %v", query, err)
 	}
@@ -384,5 +384,3 @@ func (e *Env) JobConfig(inst *deployment.Instance, job, file string) map[string]
 }
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
-
-func vmCmd(argv []string) vm.Cmd { return vm.Cmd{Argv: argv} }

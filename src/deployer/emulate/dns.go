@@ -3,6 +3,8 @@ package emulate
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/locket-release/deployer/render"
 )
 
 // Alias is one bosh-dns-aliases entry.
@@ -24,7 +26,7 @@ type Target struct {
 
 // Aliases reads a bosh-dns-aliases job's aliases property.
 func Aliases(props map[string]any) ([]Alias, error) {
-	v, ok := lookup(props, "aliases")
+	v, ok := render.Lookup(props, "aliases")
 	if !ok {
 		return nil, nil
 	}

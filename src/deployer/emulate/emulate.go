@@ -12,8 +12,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
+
+	"github.com/locket-release/deployer/render"
 )
 
 // Job writes an emulated job for one instance into dir.
@@ -55,29 +55,15 @@ func write(dir string, files []file) error {
 }
 
 func str(props map[string]any, path string, def string) string {
-	v, ok := lookup(props, path)
+	v, ok := render.Lookup(props, path)
 	if !ok || v == nil {
 		return def
 	}
 	return fmt.Sprint(v)
 }
 
-func lookup(props map[string]any, path string) (any, bool) {
-	var cur any = props
-	for _, part := range strings.Split(path, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = m[part]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
-}
-
 func list(props map[string]any, path string) []map[string]any {
-	v, _ := lookup(props, path)
+	v, _ := render.Lookup(props, path)
 	items, _ := v.([]any)
 	var out []map[string]any
 	for _, it := range items {
@@ -86,13 +72,4 @@ func list(props map[string]any, path string) []map[string]any {
 		}
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -2,7 +2,11 @@ package emulate
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+
+	"github.com/locket-release/deployer/render"
 )
 
 // mysql emulates pxc-mysql: a single MariaDB node (no Galera) with its own
@@ -50,9 +54,9 @@ character-set-server = utf8mb4
 				lit(user), lit(pw), lit(user), lit(pw), ident(name), lit(user))
 		}
 	}
-	if users, ok := lookup(props, "seeded_users"); ok {
+	if users, ok := render.Lookup(props, "seeded_users"); ok {
 		m, _ := users.(map[string]any)
-		for _, user := range sortedKeys(m) {
+		for _, user := range slices.Sorted(maps.Keys(m)) {
 			u, _ := m[user].(map[string]any)
 			pw := str(u, "password", "")
 			fmt.Fprintf(&seed, "CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s;\nALTER USER %s@'%%' IDENTIFIED BY %s;\n", lit(user), lit(pw), lit(user), lit(pw))

@@ -90,7 +90,7 @@ start)
   if [ ! -s "$data/PG_VERSION" ]; then
     runuser -u vcap -- "$bin/initdb" -D "$data" -U vcap -E UTF8 --auth-local=trust >>"$log/initdb.log" 2>&1
   fi
-  runuser -u vcap -- setsid "$bin/postgres" -D "$data" -c config_file="$job/config/postgresql.conf" >>"$log/postgres.stderr.log" 2>&1 </dev/null &
+  setsid setpriv --reuid=vcap --regid=vcap --init-groups "$bin/postgres" -D "$data" -c config_file="$job/config/postgresql.conf" >>"$log/postgres.stderr.log" 2>&1 </dev/null &
   ;;
 stop)
   if [ -f "$data/postmaster.pid" ]; then

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	boshlog "github.com/cloudfoundry/bosh-utils/logger"
@@ -69,6 +70,18 @@ func (r Runner) Run(ctx context.Context, c boshsys.Command) (Result, error) {
 func (r Runner) Command(ctx context.Context, name string, args ...string) (string, error) {
 	res, err := r.Run(ctx, boshsys.Command{Name: name, Args: args})
 	return res.Stdout, err
+}
+
+// Quote quotes s for a POSIX shell.
+func Quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// LastLines returns the last n lines of s.
+func LastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 func tail(s string, n int) string {

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/locket-release/deployer/host"
 )
 
 // Paths inside a VM. The control file is also bind-mounted on
@@ -129,7 +131,7 @@ func (c Client) Summary(ctx context.Context) (string, error) {
 // Do runs a monit action (start, stop, restart, unmonitor, monitor) on a
 // process or on "all".
 func (c Client) Do(ctx context.Context, action, process string) error {
-	if _, err := c.sh(ctx, "monit "+action+" "+shellQuote(process)); err != nil {
+	if _, err := c.sh(ctx, "monit "+action+" "+host.Quote(process)); err != nil {
 		return fmt.Errorf("monit %s %s: %w", action, process, err)
 	}
 	return nil
@@ -256,5 +258,3 @@ func poll(ctx context.Context, timeout time.Duration, what string, check func() 
 		}
 	}
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	boshsys "github.com/cloudfoundry/bosh-utils/system"
 
@@ -93,7 +92,7 @@ func (c Compiler) compile(ctx context.Context, r *Release, p *Package) error {
 	defer logFile.Close()
 
 	script := fmt.Sprintf("set -e\nmount --bind %s /var/vcap\nip link set lo up\ncd /var/vcap/data/compile/%s\nexec bash -x packaging\n",
-		shq(vcap), p.Name)
+		host.Quote(vcap), p.Name)
 	env := []string{"env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME=" + filepath.Join(work, "home"), "TMPDIR=" + filepath.Join(work, "tmp"), "LANG=C.UTF-8",
 		"BOSH_COMPILE_TARGET=/var/vcap/data/compile/" + p.Name,
@@ -105,7 +104,7 @@ func (c Compiler) compile(ctx context.Context, r *Release, p *Package) error {
 	args := append(env, "unshare", "--mount", "--net", "--propagation", "private", "/bin/sh", "-c", script)
 	if _, err := c.Run.Run(ctx, boshsys.Command{Name: args[0], Args: args[1:], Stdout: logFile, Stderr: logFile}); err != nil {
 		b, _ := os.ReadFile(logPath)
-		return fmt.Errorf("compiling package %s failed (log %s): %w\n%s", p.Name, logPath, err, lastLines(string(b), 30))
+		return fmt.Errorf("compiling package %s failed (log %s): %w\n%s", p.Name, logPath, err, host.LastLines(string(b), 30))
 	}
 	if err := os.MkdirAll(filepath.Dir(c.Path(p)), 0o755); err != nil {
 		return err
@@ -115,13 +114,3 @@ func (c Compiler) compile(ctx context.Context, r *Release, p *Package) error {
 	}
 	return nil
 }
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -9,8 +9,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -119,13 +121,13 @@ func Load(fs boshsys.FileSystem, dir string) (*Release, error) {
 		}
 	}
 	h := sha256.New()
-	for _, name := range sortedKeys(r.Packages) {
+	for _, name := range slices.Sorted(maps.Keys(r.Packages)) {
 		if err := r.fingerprint(name, nil); err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(h, "package %s %s\n", name, r.Packages[name].Fingerprint)
 	}
-	for _, name := range sortedKeys(r.Jobs) {
+	for _, name := range slices.Sorted(maps.Keys(r.Jobs)) {
 		fmt.Fprintf(h, "job %s %s\n", name, r.Jobs[name].Fingerprint)
 	}
 	r.Version = "0+dev." + hex.EncodeToString(h.Sum(nil))[:10]
@@ -244,7 +246,7 @@ func (r *Release) fingerprint(name string, seen []string) error {
 	for rel, f := range p.Files {
 		files["files/"+rel] = f
 	}
-	for _, rel := range sortedKeys(files) {
+	for _, rel := range slices.Sorted(maps.Keys(files)) {
 		sum, mode, err := hashFile(files[rel])
 		if err != nil {
 			return fmt.Errorf("package %s: %w", name, err)
@@ -316,13 +318,4 @@ func readYAML(fs boshsys.FileSystem, path string, v any) error {
 		return fmt.Errorf("parsing %s: %w", path, err)
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

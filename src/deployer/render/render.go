@@ -67,7 +67,7 @@ func Properties(job *release.Job, manifest map[string]any) map[string]any {
 			}
 			v = decl.Default
 		}
-		set(out, name, v)
+		Set(out, name, v)
 	}
 	return out
 }
@@ -87,7 +87,8 @@ func Lookup(props map[string]any, name string) (any, bool) {
 	return cur, true
 }
 
-func set(props map[string]any, name string, v any) {
+// Set sets a dotted property name in nested maps.
+func Set(props map[string]any, name string, v any) {
 	parts := strings.Split(name, ".")
 	m := props
 	for _, part := range parts[:len(parts)-1] {

@@ -92,13 +92,13 @@ func (v VM) boot(ctx context.Context, c Config) error {
 	// /tmp last: the other sources may live under the machine's /tmp.
 	binds := append(append([][2]string{{v.Vcap(), "/var/vcap"}, {v.HostsFile(), "/etc/hosts"}}, c.Binds...), [2]string{filepath.Join(c.Dir, "tmp"), "/tmp"})
 	for _, bd := range binds {
-		fmt.Fprintf(&b, "mount --bind %s %s\n", quote(bd[0]), quote(bd[1]))
+		fmt.Fprintf(&b, "mount --bind %s %s\n", host.Quote(bd[0]), host.Quote(bd[1]))
 	}
 	b.WriteString("mount -t tmpfs -o mode=0755 tmpfs /run\n")
-	fmt.Fprintf(&b, "hostname %s\nset +e\n", quote(c.Hostname))
+	fmt.Fprintf(&b, "hostname %s\nset +e\n", host.Quote(c.Hostname))
 	// A stemcell's limit on open files, not the deployer's shell's.
 	b.WriteString("ulimit -n 1048576 2>/dev/null || ulimit -n 65536 2>/dev/null\n")
-	fmt.Fprintf(&b, "while :; do\n  %s >>%s 2>&1 </dev/null\n  sleep 1\ndone\n", quoteAll(c.Supervisor), quote(c.SupervisorLog))
+	fmt.Fprintf(&b, "while :; do\n  %s >>%s 2>&1 </dev/null\n  sleep 1\ndone\n", quoteAll(c.Supervisor), host.Quote(c.SupervisorLog))
 	initPath := filepath.Join(c.Dir, "init.sh")
 	if err := v.run.FS.WriteFileString(initPath, b.String()); err != nil {
 		return fmt.Errorf("writing VM init: %w", err)
@@ -186,12 +186,10 @@ func (v VM) Destroy(ctx context.Context) error {
 	return destroyNamespace(ctx, v.run, v.Netns)
 }
 
-func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-
 func quoteAll(argv []string) string {
 	q := make([]string, len(argv))
 	for i, a := range argv {
-		q[i] = quote(a)
+		q[i] = host.Quote(a)
 	}
 	return strings.Join(q, " ")
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -118,6 +119,35 @@ func compare(workload, metric, format string, ours, up float64, target string, m
 	return row
 }
 
+// count makes a row of two counts (failures, log lines): no ratio.
+func count(workload, metric string, ours, up float64, target string, _ func(float64) bool) Row {
+	return Row{Workload: workload, Metric: metric, Ours: fmt.Sprintf("%.0f", ours), Upstream: fmt.Sprintf("%.0f", up), Target: target}
+}
+
+// failureNotes notes the kinds of failed calls of each server, summed over
+// the rounds; except names expected outcomes (lock-collision).
+func (r *Report) failureNotes(what string, res map[string][]LoopResult, except ...string) {
+	for _, k := range Kinds {
+		sum := map[string]int{}
+		for _, x := range res[string(k)] {
+			for e, n := range x.Errors {
+				if !slices.Contains(except, e) {
+					sum[e] += n
+				}
+			}
+		}
+		if len(sum) == 0 {
+			continue
+		}
+		var parts []string
+		for e, n := range sum {
+			parts = append(parts, fmt.Sprintf("`%s` x %d", e, n))
+		}
+		slices.Sort(parts)
+		r.Note("%s, %s server failed calls: %s", what, k, strings.Join(parts, ", "))
+	}
+}
+
 func yesNo(b bool) string {
 	if b {
 		return "yes"
@@ -207,7 +237,7 @@ func (r *Report) Renewals(driver string, callers int, res map[string][]LoopResul
 		compare(w, "renewals/s", "%.0f", medianOf(o, rate), medianOf(u, rate), ">= 3x", func(x float64) bool { return x >= 3 }),
 		compare(w, "p50 ms", "%.2f", medianOf(o, p50ms), medianOf(u, p50ms), "", nil),
 		compare(w, "p99 ms", "%.2f", medianOf(o, p99ms), medianOf(u, p99ms), "<= 0.33x", func(x float64) bool { return x <= 1.0/3 }),
-		compare(w, "failed calls", "%.0f", float64(errorsOf(o)), float64(errorsOf(u)), "", nil),
+		count(w, "failed calls", float64(errorsOf(o)), float64(errorsOf(u)), "", nil),
 	)
 	if bareRate > 0 {
 		row := Row{
@@ -222,6 +252,7 @@ func (r *Report) Renewals(driver string, callers int, res map[string][]LoopResul
 	}
 	r.add(compare(fmt.Sprintf("cost (%s)", driver), "server CPU s per 10,000 renewals (closed loop)", "%.3f",
 		medianOf(o, cpuPer10k), medianOf(u, cpuPer10k), "report", nil))
+	r.failureNotes(fmt.Sprintf("renewals (%s)", driver), res)
 }
 
 // FetchAll reports the FetchAll rounds.
@@ -232,10 +263,11 @@ func (r *Report) FetchAll(driver string, presences, callers int, res map[string]
 		compare(w, "calls/s", "%.1f", medianOf(o, rate), medianOf(u, rate), ">= 3x", func(x float64) bool { return x >= 3 }),
 		compare(w, "p50 ms", "%.2f", medianOf(o, p50ms), medianOf(u, p50ms), "<= 0.33x", func(x float64) bool { return x <= 1.0/3 }),
 		compare(w, "p99 ms", "%.2f", medianOf(o, p99ms), medianOf(u, p99ms), "", nil),
-		compare(w, "failed calls", "%.0f", float64(errorsOf(o)), float64(errorsOf(u)), "", nil),
+		count(w, "failed calls", float64(errorsOf(o)), float64(errorsOf(u)), "", nil),
 		compare(fmt.Sprintf("cost (%s)", driver), fmt.Sprintf("server RSS MB with %d presences (after FetchAll rounds)", presences),
 			"%.0f", Median(rss[string(Ours)]), Median(rss[string(Upstream)]), "report", nil),
 	)
+	r.failureNotes(fmt.Sprintf("FetchAll (%s)", driver), res)
 }
 
 // Contention reports the contention rounds.
@@ -249,32 +281,21 @@ func (r *Report) Contention(driver string, owners int, res map[string][]LoopResu
 		}
 		return float64(n)
 	}
-	errRow := compare(w, "server error-level lines", "%.0f", lines(o), lines(u), "ours: none", nil)
-	errRow.Ratio = ""
+	errRow := count(w, "server error-level lines", lines(o), lines(u), "ours: none", nil)
 	errRow.Met = yesNo(lines(o) == 0)
 	r.add(
 		compare(w, "calls/s (Lock + Release)", "%.0f", medianOf(o, rate), medianOf(u, rate), ">= 2x", func(x float64) bool { return x >= 2 }),
 		compare(w, "p50 ms", "%.2f", medianOf(o, p50ms), medianOf(u, p50ms), "", nil),
 		compare(w, "p99 ms", "%.2f", medianOf(o, p99ms), medianOf(u, p99ms), "", nil),
 		errRow,
-		compare(w, "failed calls other than lock-collision", "%.0f", float64(errorsOf(o, collisionKey)), float64(errorsOf(u, collisionKey)), "", nil),
+		count(w, "failed calls other than lock-collision", float64(errorsOf(o, collisionKey)), float64(errorsOf(u, collisionKey)), "", nil),
 	)
 	for _, k := range Kinds {
 		if l := errLines[string(k)]; len(l) > 0 {
 			r.Note("contention (%s), %s server error lines: %s", driver, k, messageCounts(l))
 		}
-		var other []string
-		for _, x := range res[string(k)] {
-			for e, n := range x.Errors {
-				if e != collisionKey {
-					other = append(other, fmt.Sprintf("`%s` x %d", e, n))
-				}
-			}
-		}
-		if len(other) > 0 {
-			r.Note("contention (%s), %s server failed calls: %v", driver, k, other)
-		}
 	}
+	r.failureNotes(fmt.Sprintf("contention (%s)", driver), res, collisionKey)
 }
 
 // Expiry reports the expiry lags.
@@ -293,8 +314,7 @@ func (r *Report) Expiry(driver, variant string, locks int, res map[Kind]ExpiryRe
 	p99.Met = yesNo(len(o.Lags) > 0 && o.Missing == 0 && Percentile(o.Lags, 99) <= 250*time.Millisecond)
 	minRow := compare(w, "min ms (negative: removed before TTL)", "%.0f", ms(Percentile(o.Lags, 0.0001)), ms(Percentile(u.Lags, 0.0001)), "ours >= 0", nil)
 	minRow.Ratio, minRow.Met = "", yesNo(len(o.Lags) > 0 && Percentile(o.Lags, 0.0001) >= 0)
-	errRow := compare(w, "server error-level lines", "%.0f", float64(len(o.ErrorLines)), float64(len(u.ErrorLines)), "", nil)
-	errRow.Ratio = ""
+	errRow := count(w, "server error-level lines", float64(len(o.ErrorLines)), float64(len(u.ErrorLines)), "", nil)
 	r.add(pct(50), p99, pct(100), minRow, errRow)
 	for _, k := range Kinds {
 		if m := res[k].Missing; m > 0 {
@@ -370,11 +390,11 @@ func (r *Report) Fleet(driver string, presences int, d time.Duration, res map[Ki
 		compare(w, "renewal p50 ms", "%.1f", ms(Percentile(o.Lat, 50)), ms(Percentile(u.Lat, 50)), "", nil),
 		p99,
 		compare(w, "renewal max ms", "%.0f", ms(Percentile(o.Lat, 100)), ms(Percentile(u.Lat, 100)), "", nil),
-		compare(w, "failed renewals", "%.0f", float64(o.Failed), float64(u.Failed), "", nil),
+		count(w, "failed renewals", float64(o.Failed), float64(u.Failed), "", nil),
 		lost,
-		compare(w, "presences never acquired", "%.0f", float64(o.NeverSeen), float64(u.NeverSeen), "", nil),
-		compare(w, "server lock-expired lines", "%.0f", float64(o.Expired), float64(u.Expired), "", nil),
-		compare(w, "server error-level lines", "%.0f", float64(len(o.ErrorLines)), float64(len(u.ErrorLines)), "", nil),
+		count(w, "presences never acquired", float64(o.NeverSeen), float64(u.NeverSeen), "", nil),
+		count(w, "server lock-expired lines", float64(o.Expired), float64(u.Expired), "", nil),
+		count(w, "server error-level lines", float64(len(o.ErrorLines)), float64(len(u.ErrorLines)), "", nil),
 		compare(w, "benchmark client's own CPU s in the window (same machine)", "%.1f", o.ClientCPU.Seconds(), u.ClientCPU.Seconds(), "", nil),
 		compare(fmt.Sprintf("cost (%s)", driver), "server CPU s per 10,000 renewals (fleet)", "%.3f", per10k(o), per10k(u), "report", nil),
 		compare(fmt.Sprintf("cost (%s)", driver), fmt.Sprintf("server RSS MB with %d presences (end of fleet)", presences), "%.0f",

@@ -694,6 +694,21 @@ func excuses(f Fault, op Op, peer string) bool {
 	return true // the database: every client is hit
 }
 
+func isClientFault(f Fault) bool {
+	return f.Kind == Partition || f.Kind == Pause || f.Kind == RetryStorm
+}
+
+// hitByClientFault: op's own client was partitioned, paused or storming;
+// its failures are that fault's, not a concurrent server fault's.
+func hitByClientFault(h *History, op Op, tail int64) bool {
+	for _, f := range h.Faults {
+		if isClientFault(f) && active(f, op, h.RunEnd, tail) && excuses(f, op, op.Peer) {
+			return true
+		}
+	}
+	return false
+}
+
 // active reports whether op overlaps f's time (with tail after the heal,
 // for clients reconnecting; a killed server's clients fail over to the other
 // one at once, and its restart is no fault).
@@ -778,7 +793,8 @@ func checkFaultImpact(r *Result, c CheckConfig, x *index) {
 			lastFail := int64(-1)
 			for _, i := range list {
 				op := x.h.Ops[i]
-				if op.Outcome == Fail && active(f, op, x.h.RunEnd, tail) && excuses(f, op, peers[i]) {
+				if op.Outcome == Fail && active(f, op, x.h.RunEnd, tail) && excuses(f, op, peers[i]) &&
+					(isClientFault(f) || !hitByClientFault(x.h, op, tail)) {
 					lastFail = op.Start
 				}
 			}

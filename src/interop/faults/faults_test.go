@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestMain(m *testing.M) {
@@ -118,8 +119,8 @@ func assertContract(t *testing.T, sc Scenario, rep RunReport) {
 // Table formats the reports as the markdown table of docs/reliability.md.
 func Table(reports []RunReport) string {
 	var b strings.Builder
-	b.WriteString("| fault | server | ops | failed | violations | locks lost | abandoned seen expire | late expiries | max expiry lag | stale writes | collateral failures | recovery |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n")
+	b.WriteString("| fault | server | ops | failed | violations | locks lost | abandoned checked | late expiries | max expiry lag | stale writes | collateral failures | other failures | bystander Lock p99 before / during | recovery |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|\n")
 	for _, rep := range reports {
 		r := rep.Result
 		lag := "n/a"
@@ -130,9 +131,13 @@ func Table(reports []RunReport) string {
 		if len(r.Unrecovered) > 0 {
 			rec = fmt.Sprintf("never (%d clients)", len(r.Unrecovered))
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d | %d | %s | %s | %d | %s |\n",
+		p99 := "n/a"
+		if r.UnderFaultP99 >= 0 && r.BaselineP99 >= 0 {
+			p99 = fmt.Sprintf("%s / %s", r.BaselineP99.Round(time.Millisecond), r.UnderFaultP99.Round(time.Millisecond))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d | %d | %s | %s | %d | %d | %s | %s |\n",
 			rep.Scenario, rep.Impl, r.Ops, r.Failed, r.Violations, r.Lost, r.Abandoned, r.LateExpiries, lag,
-			fencedText(r), r.Collateral, rec)
+			fencedText(r), r.Collateral, r.Unexcused-r.Collateral, p99, rec)
 	}
 	return b.String()
 }

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/locket-release/locket/models"
@@ -29,7 +30,8 @@ func TestFailoverInterceptorHedges(t *testing.T) {
 	defer cancel()
 	reply := &models.FetchResponse{}
 	start := time.Now()
-	err := failoverInterceptor(2*time.Second)(ctx, "/models.Locket/Fetch", &models.FetchRequest{Key: "k"}, reply, nil, invoker)
+	// The generated client always passes StaticMethod.
+	err := failoverInterceptor(2*time.Second)(ctx, "/models.Locket/Fetch", &models.FetchRequest{Key: "k"}, reply, nil, invoker, grpc.StaticMethod())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,5 +70,15 @@ func TestFailoverInterceptorRetriesAndGivesUp(t *testing.T) {
 	err = failoverInterceptor(2*time.Second)(context.Background(), lockMethod, &models.LockRequest{}, &models.LockResponse{}, nil, collide)
 	if status.Code(err) != codes.AlreadyExists || n.Load() != 1 {
 		t.Errorf("err %v after %d attempts; want the collision after one", err, n.Load())
+	}
+}
+
+func TestRaceable(t *testing.T) {
+	var md metadata.MD
+	if !raceable([]grpc.CallOption{grpc.StaticMethod(), grpc.WaitForReady(true)}) {
+		t.Error("StaticMethod and WaitForReady must not stop racing attempts")
+	}
+	if raceable([]grpc.CallOption{grpc.StaticMethod(), grpc.Header(&md)}) {
+		t.Error("Header writes into the caller's variable: no racing attempts")
 	}
 }

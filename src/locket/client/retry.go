@@ -105,9 +105,7 @@ func failoverInterceptor(delay time.Duration) grpc.UnaryClientInterceptor {
 			ctx = WithRequestID(ctx, NewRequestID())
 		}
 		out, ok := reply.(proto.Message)
-		if !ok || len(opts) > 0 {
-			// Call options may write into the caller's variables (Header,
-			// Peer): no racing attempts then.
+		if !ok || !raceable(opts) {
 			return invoker(ctx, method, req, reply, cc, opts...)
 		}
 		ctx = context.WithValue(ctx, callStateKey{}, &callState{tried: map[string]bool{}})
@@ -125,7 +123,7 @@ func failoverInterceptor(delay time.Duration) grpc.UnaryClientInterceptor {
 			go func() {
 				r := proto.Clone(out)
 				proto.Reset(r)
-				err := invoker(callCtx, method, req, r, cc)
+				err := invoker(callCtx, method, req, r, cc, opts...)
 				select {
 				case results <- result{r, err}:
 				case <-callCtx.Done():
@@ -190,6 +188,20 @@ func failoverDelay(ctx context.Context, delay time.Duration) time.Duration {
 		}
 	}
 	return delay
+}
+
+// raceable reports whether attempts with these call options may run at the
+// same time: not when an option writes into the caller's variables (the
+// generated code always adds StaticMethod, which is fine).
+func raceable(opts []grpc.CallOption) bool {
+	for _, o := range opts {
+		switch o.(type) {
+		case grpc.HeaderCallOption, *grpc.HeaderCallOption, grpc.TrailerCallOption, *grpc.TrailerCallOption,
+			grpc.PeerCallOption, *grpc.PeerCallOption, grpc.OnFinishCallOption, *grpc.OnFinishCallOption:
+			return false
+		}
+	}
+	return true
 }
 
 func retryable(err error) bool {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"code.cloudfoundry.org/lager/v3/lagerflags"
+
+	"github.com/locket-release/locket/authz"
 )
 
 // Upstream's defaults for keys a locket.json may leave out.
@@ -70,7 +72,18 @@ type Config struct {
 	// MetricsAddress serves the metrics in Prometheus text format at
 	// http://MetricsAddress/metrics; empty turns it off.
 	MetricsAddress string `json:"metrics_address"`
+
+	// Authorization maps client certificate identities to the keys, types
+	// and operations they may use; no rules: upstream's behaviour.
+	Authorization authz.Config `json:"authorization"`
+
+	// HistoryRetention is how long ownership changes are kept in
+	// locket_history (default 7 days).
+	HistoryRetention Duration `json:"history_retention"`
 }
+
+// DefaultHistoryRetention is the default of history_retention.
+const DefaultHistoryRetention = 7 * 24 * time.Hour
 
 // Duration is a time.Duration written in JSON as a Go duration string. JSON
 // null leaves the default in place (a BOSH property without a value renders
@@ -143,6 +156,7 @@ func Defaults() Config {
 		ReportInterval:              Duration(DefaultReportInterval),
 		LogLevel:                    DefaultLogLevel,
 		TimeFormat:                  lagerflags.FormatUnixEpoch,
+		HistoryRetention:            Duration(DefaultHistoryRetention),
 	}
 }
 
@@ -208,7 +222,8 @@ func failingKey(b []byte) string {
 	}
 	probe := map[string]func(json.RawMessage) error{}
 	for _, k := range []string{"max_database_connection_lifetime", "db_connection_timeout", "db_read_timeout",
-		"db_write_timeout", "db_operation_timeout", "health_check_interval", "health_check_timeout", "report_interval"} {
+		"db_write_timeout", "db_operation_timeout", "health_check_interval", "health_check_timeout", "report_interval",
+		"history_retention"} {
 		probe[k] = func(m json.RawMessage) error { var d Duration; return d.UnmarshalJSON(m) }
 	}
 	probe["time_format"] = func(m json.RawMessage) error { var f lagerflags.TimeFormat; return f.UnmarshalJSON(m) }
@@ -241,6 +256,9 @@ func (c *Config) fillDefaults() {
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = DefaultLogLevel
+	}
+	if c.HistoryRetention == 0 {
+		c.HistoryRetention = Duration(DefaultHistoryRetention)
 	}
 }
 
@@ -285,6 +303,9 @@ func (c Config) Validate() error {
 		if t := bytes.TrimSpace(c.Loggregator); t[0] != '{' && string(t) != "null" {
 			errs = append(errs, errors.New("loggregator: want a JSON object"))
 		}
+	}
+	if err := c.Authorization.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

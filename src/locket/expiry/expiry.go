@@ -29,6 +29,9 @@ type Options struct {
 	// OutageThreshold: no heartbeat of any server newer than this means no
 	// server was serving, and locks get one TTL of grace. Default 2s.
 	OutageThreshold time.Duration
+	// HistoryRetention: ownership changes older than this are pruned (every
+	// minute); 0 keeps them forever.
+	HistoryRetention time.Duration
 }
 
 // Defaults of Options.
@@ -39,7 +42,24 @@ const (
 
 	// Heartbeats of servers gone this long are deleted.
 	pruneAge = time.Hour
+
+	historyPruneInterval = time.Minute
 )
+
+// pruneHistory deletes ownership changes past the retention. Every server
+// does it; the deletes are idempotent.
+func (s *Sweeper) pruneHistory(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	n, err := s.st.PruneHistory(ctx, s.o.HistoryRetention)
+	if err != nil {
+		s.logger.Error("prune-history-failed", err)
+		return
+	}
+	if n > 0 {
+		s.logger.Info("pruned-history", lager.Data{"events": n, "retention": s.o.HistoryRetention.String()})
+	}
+}
 
 // Sweeper is one server's expiry loop.
 type Sweeper struct {
@@ -78,6 +98,7 @@ func New(st *store.Store, logger lager.Logger, o Options, onExpired func(store.L
 // retried on the next tick.
 func (s *Sweeper) Run(ctx context.Context) error {
 	var (
+		lastPrune time.Time
 		lastAdopt time.Time
 		failing   bool // since the first failed tick of this outage
 		failedAt  time.Time
@@ -110,6 +131,10 @@ func (s *Sweeper) Run(ctx context.Context) error {
 			}
 			if adopt {
 				lastAdopt = start
+			}
+			if s.o.HistoryRetention > 0 && time.Since(lastPrune) >= historyPruneInterval {
+				lastPrune = time.Now()
+				s.pruneHistory(ctx)
 			}
 		}
 		select {

@@ -74,14 +74,85 @@ func (TypeCode) EnumDescriptor() ([]byte, []int) {
 	return file_locket_proto_rawDescGZIP(), []int{0}
 }
 
+// Ours: ownership changes, from the locket_history table.
+type EventType int32
+
+const (
+	EventType_EVENT_UNKNOWN EventType = 0
+	// Sent once by Watch when the subscription is active: every change
+	// committed from now on will be delivered.
+	EventType_WATCH_STARTED EventType = 1
+	EventType_ACQUIRED      EventType = 2
+	EventType_RELEASED      EventType = 3
+	EventType_EXPIRED       EventType = 4
+	// An acquisition by another owner than the key's previous holder.
+	EventType_TAKEN_OVER EventType = 5
+)
+
+// Enum value maps for EventType.
+var (
+	EventType_name = map[int32]string{
+		0: "EVENT_UNKNOWN",
+		1: "WATCH_STARTED",
+		2: "ACQUIRED",
+		3: "RELEASED",
+		4: "EXPIRED",
+		5: "TAKEN_OVER",
+	}
+	EventType_value = map[string]int32{
+		"EVENT_UNKNOWN": 0,
+		"WATCH_STARTED": 1,
+		"ACQUIRED":      2,
+		"RELEASED":      3,
+		"EXPIRED":       4,
+		"TAKEN_OVER":    5,
+	}
+)
+
+func (x EventType) Enum() *EventType {
+	p := new(EventType)
+	*p = x
+	return p
+}
+
+func (x EventType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EventType) Descriptor() protoreflect.EnumDescriptor {
+	return file_locket_proto_enumTypes[1].Descriptor()
+}
+
+func (EventType) Type() protoreflect.EnumType {
+	return &file_locket_proto_enumTypes[1]
+}
+
+func (x EventType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EventType.Descriptor instead.
+func (EventType) EnumDescriptor() ([]byte, []int) {
+	return file_locket_proto_rawDescGZIP(), []int{1}
+}
+
 type Resource struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	Owner string                 `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
 	Value string                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
 	// Deprecated: Marked as deprecated in locket.proto.
-	Type          string   `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
-	TypeCode      TypeCode `protobuf:"varint,5,opt,name=type_code,json=typeCode,proto3,enum=models.TypeCode" json:"type_code,omitempty"`
+	Type     string   `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
+	TypeCode TypeCode `protobuf:"varint,5,opt,name=type_code,json=typeCode,proto3,enum=models.TypeCode" json:"type_code,omitempty"`
+	// Ours (upstream clients ignore them). The fencing token of the current
+	// holding: strictly increasing per key across releases, expiries, restarts
+	// and servers; 0 when unknown (a row written by an upstream server).
+	FencingToken int64 `protobuf:"varint,6,opt,name=fencing_token,json=fencingToken,proto3" json:"fencing_token,omitempty"`
+	// When the current holder acquired the key, microseconds since the epoch
+	// on the database clock; 0 when unknown.
+	AcquiredAtUnixMicros int64 `protobuf:"varint,7,opt,name=acquired_at_unix_micros,json=acquiredAtUnixMicros,proto3" json:"acquired_at_unix_micros,omitempty"`
+	// How long until the lock expires unless renewed, in milliseconds (Fetch).
+	ExpiresInMs   int64 `protobuf:"varint,8,opt,name=expires_in_ms,json=expiresInMs,proto3" json:"expires_in_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -152,6 +223,27 @@ func (x *Resource) GetTypeCode() TypeCode {
 	return TypeCode_UNKNOWN
 }
 
+func (x *Resource) GetFencingToken() int64 {
+	if x != nil {
+		return x.FencingToken
+	}
+	return 0
+}
+
+func (x *Resource) GetAcquiredAtUnixMicros() int64 {
+	if x != nil {
+		return x.AcquiredAtUnixMicros
+	}
+	return 0
+}
+
+func (x *Resource) GetExpiresInMs() int64 {
+	if x != nil {
+		return x.ExpiresInMs
+	}
+	return 0
+}
+
 type LockRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Resource      *Resource              `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
@@ -205,7 +297,9 @@ func (x *LockRequest) GetTtlInSeconds() int64 {
 }
 
 type LockResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Ours: the fencing token of the holding this Lock acquired or renewed.
+	FencingToken  int64 `protobuf:"varint,1,opt,name=fencing_token,json=fencingToken,proto3" json:"fencing_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -238,6 +332,13 @@ func (x *LockResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use LockResponse.ProtoReflect.Descriptor instead.
 func (*LockResponse) Descriptor() ([]byte, []int) {
 	return file_locket_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *LockResponse) GetFencingToken() int64 {
+	if x != nil {
+		return x.FencingToken
+	}
+	return 0
 }
 
 type ReleaseRequest struct {
@@ -506,21 +607,292 @@ func (x *FetchAllResponse) GetResources() []*Resource {
 	return nil
 }
 
+type Event struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Type  EventType              `protobuf:"varint,2,opt,name=type,proto3,enum=models.EventType" json:"type,omitempty"`
+	// key, owner, value (acquisitions), type, type_code, fencing_token.
+	Resource      *Resource `protobuf:"bytes,3,opt,name=resource,proto3" json:"resource,omitempty"`
+	PreviousOwner string    `protobuf:"bytes,4,opt,name=previous_owner,json=previousOwner,proto3" json:"previous_owner,omitempty"`
+	AtUnixMicros  int64     `protobuf:"varint,5,opt,name=at_unix_micros,json=atUnixMicros,proto3" json:"at_unix_micros,omitempty"` // database clock
+	Server        string    `protobuf:"bytes,6,opt,name=server,proto3" json:"server,omitempty"`                                    // the server that handled the change
+	RequestId     string    `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`             // the client's uuid metadata, when sent
+	Identity      string    `protobuf:"bytes,8,opt,name=identity,proto3" json:"identity,omitempty"`                                // the client certificate's subject, when known
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Event) Reset() {
+	*x = Event{}
+	mi := &file_locket_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event) ProtoMessage() {}
+
+func (x *Event) ProtoReflect() protoreflect.Message {
+	mi := &file_locket_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event.ProtoReflect.Descriptor instead.
+func (*Event) Descriptor() ([]byte, []int) {
+	return file_locket_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Event) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Event) GetType() EventType {
+	if x != nil {
+		return x.Type
+	}
+	return EventType_EVENT_UNKNOWN
+}
+
+func (x *Event) GetResource() *Resource {
+	if x != nil {
+		return x.Resource
+	}
+	return nil
+}
+
+func (x *Event) GetPreviousOwner() string {
+	if x != nil {
+		return x.PreviousOwner
+	}
+	return ""
+}
+
+func (x *Event) GetAtUnixMicros() int64 {
+	if x != nil {
+		return x.AtUnixMicros
+	}
+	return 0
+}
+
+func (x *Event) GetServer() string {
+	if x != nil {
+		return x.Server
+	}
+	return ""
+}
+
+func (x *Event) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *Event) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
+type WatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One key, or (key empty) every lock of type_code, or (both empty)
+	// everything the caller may watch.
+	Key           string   `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	TypeCode      TypeCode `protobuf:"varint,2,opt,name=type_code,json=typeCode,proto3,enum=models.TypeCode" json:"type_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_locket_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_locket_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_locket_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *WatchRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetTypeCode() TypeCode {
+	if x != nil {
+		return x.TypeCode
+	}
+	return TypeCode_UNKNOWN
+}
+
+type HistoryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`                                                 // empty: every key
+	TypeCode      TypeCode               `protobuf:"varint,2,opt,name=type_code,json=typeCode,proto3,enum=models.TypeCode" json:"type_code,omitempty"` // UNKNOWN: every type
+	Limit         int32                  `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`                                            // newest first; 0: 100, at most 1000
+	BeforeId      int64                  `protobuf:"varint,4,opt,name=before_id,json=beforeId,proto3" json:"before_id,omitempty"`                      // page: events with a smaller id; 0: from the newest
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryRequest) Reset() {
+	*x = HistoryRequest{}
+	mi := &file_locket_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryRequest) ProtoMessage() {}
+
+func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_locket_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
+func (*HistoryRequest) Descriptor() ([]byte, []int) {
+	return file_locket_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *HistoryRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *HistoryRequest) GetTypeCode() TypeCode {
+	if x != nil {
+		return x.TypeCode
+	}
+	return TypeCode_UNKNOWN
+}
+
+func (x *HistoryRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *HistoryRequest) GetBeforeId() int64 {
+	if x != nil {
+		return x.BeforeId
+	}
+	return 0
+}
+
+type HistoryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*Event               `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"` // newest first
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryResponse) Reset() {
+	*x = HistoryResponse{}
+	mi := &file_locket_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryResponse) ProtoMessage() {}
+
+func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_locket_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
+func (*HistoryResponse) Descriptor() ([]byte, []int) {
+	return file_locket_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *HistoryResponse) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
 var File_locket_proto protoreflect.FileDescriptor
 
 const file_locket_proto_rawDesc = "" +
 	"\n" +
-	"\flocket.proto\x12\x06models\"\x8f\x01\n" +
+	"\flocket.proto\x12\x06models\"\x8f\x02\n" +
 	"\bResource\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05owner\x18\x02 \x01(\tR\x05owner\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\tR\x05value\x12\x16\n" +
 	"\x04type\x18\x04 \x01(\tB\x02\x18\x01R\x04type\x12-\n" +
-	"\ttype_code\x18\x05 \x01(\x0e2\x10.models.TypeCodeR\btypeCode\"a\n" +
+	"\ttype_code\x18\x05 \x01(\x0e2\x10.models.TypeCodeR\btypeCode\x12#\n" +
+	"\rfencing_token\x18\x06 \x01(\x03R\ffencingToken\x125\n" +
+	"\x17acquired_at_unix_micros\x18\a \x01(\x03R\x14acquiredAtUnixMicros\x12\"\n" +
+	"\rexpires_in_ms\x18\b \x01(\x03R\vexpiresInMs\"a\n" +
 	"\vLockRequest\x12,\n" +
 	"\bresource\x18\x01 \x01(\v2\x10.models.ResourceR\bresource\x12$\n" +
-	"\x0ettl_in_seconds\x18\x02 \x01(\x03R\fttlInSeconds\"\x0e\n" +
-	"\fLockResponse\">\n" +
+	"\x0ettl_in_seconds\x18\x02 \x01(\x03R\fttlInSeconds\"3\n" +
+	"\fLockResponse\x12#\n" +
+	"\rfencing_token\x18\x01 \x01(\x03R\ffencingToken\">\n" +
 	"\x0eReleaseRequest\x12,\n" +
 	"\bresource\x18\x01 \x01(\v2\x10.models.ResourceR\bresource\"\x11\n" +
 	"\x0fReleaseResponse\" \n" +
@@ -532,16 +904,46 @@ const file_locket_proto_rawDesc = "" +
 	"\x04type\x18\x01 \x01(\tB\x02\x18\x01R\x04type\x12-\n" +
 	"\ttype_code\x18\x02 \x01(\x0e2\x10.models.TypeCodeR\btypeCode\"B\n" +
 	"\x10FetchAllResponse\x12.\n" +
-	"\tresources\x18\x01 \x03(\v2\x10.models.ResourceR\tresources*/\n" +
+	"\tresources\x18\x01 \x03(\v2\x10.models.ResourceR\tresources\"\x8c\x02\n" +
+	"\x05Event\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12%\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x11.models.EventTypeR\x04type\x12,\n" +
+	"\bresource\x18\x03 \x01(\v2\x10.models.ResourceR\bresource\x12%\n" +
+	"\x0eprevious_owner\x18\x04 \x01(\tR\rpreviousOwner\x12$\n" +
+	"\x0eat_unix_micros\x18\x05 \x01(\x03R\fatUnixMicros\x12\x16\n" +
+	"\x06server\x18\x06 \x01(\tR\x06server\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\a \x01(\tR\trequestId\x12\x1a\n" +
+	"\bidentity\x18\b \x01(\tR\bidentity\"O\n" +
+	"\fWatchRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12-\n" +
+	"\ttype_code\x18\x02 \x01(\x0e2\x10.models.TypeCodeR\btypeCode\"\x84\x01\n" +
+	"\x0eHistoryRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12-\n" +
+	"\ttype_code\x18\x02 \x01(\x0e2\x10.models.TypeCodeR\btypeCode\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\x12\x1b\n" +
+	"\tbefore_id\x18\x04 \x01(\x03R\bbeforeId\"8\n" +
+	"\x0fHistoryResponse\x12%\n" +
+	"\x06events\x18\x01 \x03(\v2\r.models.EventR\x06events*/\n" +
 	"\bTypeCode\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\b\n" +
 	"\x04LOCK\x10\x01\x12\f\n" +
-	"\bPRESENCE\x10\x022\xf4\x01\n" +
+	"\bPRESENCE\x10\x02*j\n" +
+	"\tEventType\x12\x11\n" +
+	"\rEVENT_UNKNOWN\x10\x00\x12\x11\n" +
+	"\rWATCH_STARTED\x10\x01\x12\f\n" +
+	"\bACQUIRED\x10\x02\x12\f\n" +
+	"\bRELEASED\x10\x03\x12\v\n" +
+	"\aEXPIRED\x10\x04\x12\x0e\n" +
+	"\n" +
+	"TAKEN_OVER\x10\x052\xe4\x02\n" +
 	"\x06Locket\x123\n" +
 	"\x04Lock\x12\x13.models.LockRequest\x1a\x14.models.LockResponse\"\x00\x126\n" +
 	"\x05Fetch\x12\x14.models.FetchRequest\x1a\x15.models.FetchResponse\"\x00\x12<\n" +
 	"\aRelease\x12\x16.models.ReleaseRequest\x1a\x17.models.ReleaseResponse\"\x00\x12?\n" +
-	"\bFetchAll\x12\x17.models.FetchAllRequest\x1a\x18.models.FetchAllResponse\"\x00B)Z'github.com/locket-release/locket/modelsb\x06proto3"
+	"\bFetchAll\x12\x17.models.FetchAllRequest\x1a\x18.models.FetchAllResponse\"\x00\x120\n" +
+	"\x05Watch\x12\x14.models.WatchRequest\x1a\r.models.Event\"\x000\x01\x12<\n" +
+	"\aHistory\x12\x16.models.HistoryRequest\x1a\x17.models.HistoryResponse\"\x00B)Z'github.com/locket-release/locket/modelsb\x06proto3"
 
 var (
 	file_locket_proto_rawDescOnce sync.Once
@@ -555,40 +957,54 @@ func file_locket_proto_rawDescGZIP() []byte {
 	return file_locket_proto_rawDescData
 }
 
-var file_locket_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_locket_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_locket_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_locket_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_locket_proto_goTypes = []any{
 	(TypeCode)(0),            // 0: models.TypeCode
-	(*Resource)(nil),         // 1: models.Resource
-	(*LockRequest)(nil),      // 2: models.LockRequest
-	(*LockResponse)(nil),     // 3: models.LockResponse
-	(*ReleaseRequest)(nil),   // 4: models.ReleaseRequest
-	(*ReleaseResponse)(nil),  // 5: models.ReleaseResponse
-	(*FetchRequest)(nil),     // 6: models.FetchRequest
-	(*FetchResponse)(nil),    // 7: models.FetchResponse
-	(*FetchAllRequest)(nil),  // 8: models.FetchAllRequest
-	(*FetchAllResponse)(nil), // 9: models.FetchAllResponse
+	(EventType)(0),           // 1: models.EventType
+	(*Resource)(nil),         // 2: models.Resource
+	(*LockRequest)(nil),      // 3: models.LockRequest
+	(*LockResponse)(nil),     // 4: models.LockResponse
+	(*ReleaseRequest)(nil),   // 5: models.ReleaseRequest
+	(*ReleaseResponse)(nil),  // 6: models.ReleaseResponse
+	(*FetchRequest)(nil),     // 7: models.FetchRequest
+	(*FetchResponse)(nil),    // 8: models.FetchResponse
+	(*FetchAllRequest)(nil),  // 9: models.FetchAllRequest
+	(*FetchAllResponse)(nil), // 10: models.FetchAllResponse
+	(*Event)(nil),            // 11: models.Event
+	(*WatchRequest)(nil),     // 12: models.WatchRequest
+	(*HistoryRequest)(nil),   // 13: models.HistoryRequest
+	(*HistoryResponse)(nil),  // 14: models.HistoryResponse
 }
 var file_locket_proto_depIdxs = []int32{
 	0,  // 0: models.Resource.type_code:type_name -> models.TypeCode
-	1,  // 1: models.LockRequest.resource:type_name -> models.Resource
-	1,  // 2: models.ReleaseRequest.resource:type_name -> models.Resource
-	1,  // 3: models.FetchResponse.resource:type_name -> models.Resource
+	2,  // 1: models.LockRequest.resource:type_name -> models.Resource
+	2,  // 2: models.ReleaseRequest.resource:type_name -> models.Resource
+	2,  // 3: models.FetchResponse.resource:type_name -> models.Resource
 	0,  // 4: models.FetchAllRequest.type_code:type_name -> models.TypeCode
-	1,  // 5: models.FetchAllResponse.resources:type_name -> models.Resource
-	2,  // 6: models.Locket.Lock:input_type -> models.LockRequest
-	6,  // 7: models.Locket.Fetch:input_type -> models.FetchRequest
-	4,  // 8: models.Locket.Release:input_type -> models.ReleaseRequest
-	8,  // 9: models.Locket.FetchAll:input_type -> models.FetchAllRequest
-	3,  // 10: models.Locket.Lock:output_type -> models.LockResponse
-	7,  // 11: models.Locket.Fetch:output_type -> models.FetchResponse
-	5,  // 12: models.Locket.Release:output_type -> models.ReleaseResponse
-	9,  // 13: models.Locket.FetchAll:output_type -> models.FetchAllResponse
-	10, // [10:14] is the sub-list for method output_type
-	6,  // [6:10] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	2,  // 5: models.FetchAllResponse.resources:type_name -> models.Resource
+	1,  // 6: models.Event.type:type_name -> models.EventType
+	2,  // 7: models.Event.resource:type_name -> models.Resource
+	0,  // 8: models.WatchRequest.type_code:type_name -> models.TypeCode
+	0,  // 9: models.HistoryRequest.type_code:type_name -> models.TypeCode
+	11, // 10: models.HistoryResponse.events:type_name -> models.Event
+	3,  // 11: models.Locket.Lock:input_type -> models.LockRequest
+	7,  // 12: models.Locket.Fetch:input_type -> models.FetchRequest
+	5,  // 13: models.Locket.Release:input_type -> models.ReleaseRequest
+	9,  // 14: models.Locket.FetchAll:input_type -> models.FetchAllRequest
+	12, // 15: models.Locket.Watch:input_type -> models.WatchRequest
+	13, // 16: models.Locket.History:input_type -> models.HistoryRequest
+	4,  // 17: models.Locket.Lock:output_type -> models.LockResponse
+	8,  // 18: models.Locket.Fetch:output_type -> models.FetchResponse
+	6,  // 19: models.Locket.Release:output_type -> models.ReleaseResponse
+	10, // 20: models.Locket.FetchAll:output_type -> models.FetchAllResponse
+	11, // 21: models.Locket.Watch:output_type -> models.Event
+	14, // 22: models.Locket.History:output_type -> models.HistoryResponse
+	17, // [17:23] is the sub-list for method output_type
+	11, // [11:17] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_locket_proto_init() }
@@ -601,8 +1017,8 @@ func file_locket_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_locket_proto_rawDesc), len(file_locket_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   9,
+			NumEnums:      2,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

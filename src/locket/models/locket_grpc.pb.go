@@ -27,6 +27,8 @@ const (
 	Locket_Fetch_FullMethodName    = "/models.Locket/Fetch"
 	Locket_Release_FullMethodName  = "/models.Locket/Release"
 	Locket_FetchAll_FullMethodName = "/models.Locket/FetchAll"
+	Locket_Watch_FullMethodName    = "/models.Locket/Watch"
+	Locket_History_FullMethodName  = "/models.Locket/History"
 )
 
 // LocketClient is the client API for Locket service.
@@ -37,6 +39,9 @@ type LocketClient interface {
 	Fetch(ctx context.Context, in *FetchRequest, opts ...grpc.CallOption) (*FetchResponse, error)
 	Release(ctx context.Context, in *ReleaseRequest, opts ...grpc.CallOption) (*ReleaseResponse, error)
 	FetchAll(ctx context.Context, in *FetchAllRequest, opts ...grpc.CallOption) (*FetchAllResponse, error)
+	// Ours.
+	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
+	History(ctx context.Context, in *HistoryRequest, opts ...grpc.CallOption) (*HistoryResponse, error)
 }
 
 type locketClient struct {
@@ -87,6 +92,35 @@ func (c *locketClient) FetchAll(ctx context.Context, in *FetchAllRequest, opts .
 	return out, nil
 }
 
+func (c *locketClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Locket_ServiceDesc.Streams[0], Locket_Watch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRequest, Event]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Locket_WatchClient = grpc.ServerStreamingClient[Event]
+
+func (c *locketClient) History(ctx context.Context, in *HistoryRequest, opts ...grpc.CallOption) (*HistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HistoryResponse)
+	err := c.cc.Invoke(ctx, Locket_History_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LocketServer is the server API for Locket service.
 // All implementations must embed UnimplementedLocketServer
 // for forward compatibility.
@@ -95,6 +129,9 @@ type LocketServer interface {
 	Fetch(context.Context, *FetchRequest) (*FetchResponse, error)
 	Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error)
 	FetchAll(context.Context, *FetchAllRequest) (*FetchAllResponse, error)
+	// Ours.
+	Watch(*WatchRequest, grpc.ServerStreamingServer[Event]) error
+	History(context.Context, *HistoryRequest) (*HistoryResponse, error)
 	mustEmbedUnimplementedLocketServer()
 }
 
@@ -116,6 +153,12 @@ func (UnimplementedLocketServer) Release(context.Context, *ReleaseRequest) (*Rel
 }
 func (UnimplementedLocketServer) FetchAll(context.Context, *FetchAllRequest) (*FetchAllResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method FetchAll not implemented")
+}
+func (UnimplementedLocketServer) Watch(*WatchRequest, grpc.ServerStreamingServer[Event]) error {
+	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedLocketServer) History(context.Context, *HistoryRequest) (*HistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method History not implemented")
 }
 func (UnimplementedLocketServer) mustEmbedUnimplementedLocketServer() {}
 func (UnimplementedLocketServer) testEmbeddedByValue()                {}
@@ -210,6 +253,35 @@ func _Locket_FetchAll_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Locket_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(LocketServer).Watch(m, &grpc.GenericServerStream[WatchRequest, Event]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Locket_WatchServer = grpc.ServerStreamingServer[Event]
+
+func _Locket_History_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LocketServer).History(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Locket_History_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LocketServer).History(ctx, req.(*HistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Locket_ServiceDesc is the grpc.ServiceDesc for Locket service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -233,7 +305,17 @@ var Locket_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "FetchAll",
 			Handler:    _Locket_FetchAll_Handler,
 		},
+		{
+			MethodName: "History",
+			Handler:    _Locket_History_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Watch",
+			Handler:       _Locket_Watch_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "locket.proto",
 }

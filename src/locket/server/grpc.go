@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
+	"github.com/locket-release/locket/authz"
 	"github.com/locket-release/locket/metrics"
 	"github.com/locket-release/locket/models"
 )
@@ -38,6 +39,10 @@ type Options struct {
 	TLS                *tls.Config     // tlsconfig.Server: mutual TLS only
 	DBOperationTimeout time.Duration   // 0: upstream's 10 s
 	Metrics            *metrics.Locket // nil: no request metrics
+	// Authorization rules; none: every verified client may do everything.
+	Authorization authz.Config
+	// Feed serves Watch (run it); nil: Watch answers Unimplemented.
+	Feed *Feed
 }
 
 // Server is the gRPC server with the Locket and health services.
@@ -56,6 +61,10 @@ func New(o Options) (*Server, error) {
 	if o.Store == nil {
 		return nil, fmt.Errorf("server: no store")
 	}
+	if err := o.Authorization.Validate(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	az := &authorizer{rules: o.Authorization, logger: o.Logger.Session("authorization")}
 	s := &Server{Health: health.NewServer(), logger: o.Logger}
 	s.GRPC = grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(o.TLS)),
@@ -68,9 +77,17 @@ func New(o Options) (*Server, error) {
 		grpc.ChainUnaryInterceptor(
 			metricsInterceptor(o.Logger, o.Metrics),
 			recoverInterceptor(o.Logger),
+			az.unary(),
+		),
+		grpc.ChainStreamInterceptor(
+			recoverStreamInterceptor(o.Logger),
+			az.stream(),
 		),
 	)
-	models.RegisterLocketServer(s.GRPC, NewService(o.Logger, o.Store, o.DBOperationTimeout))
+	svc := NewService(o.Logger, o.Store, o.DBOperationTimeout)
+	svc.feed = o.Feed
+	svc.enforce = o.Authorization.Enabled()
+	models.RegisterLocketServer(s.GRPC, svc)
 	healthpb.RegisterHealthServer(s.GRPC, s.Health)
 	s.SetServing(true)
 	return s, nil
@@ -130,6 +147,21 @@ func recoverInterceptor(logger lager.Logger) grpc.UnaryServerInterceptor {
 			}
 		}()
 		return handler(ctx, req)
+	}
+}
+
+// recoverStreamInterceptor is recoverInterceptor for streams (Watch).
+func recoverStreamInterceptor(logger lager.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				logger.Error("request-panicked", fmt.Errorf("%v", r), lager.Data{
+					"method": info.FullMethod, "stack": string(debug.Stack()),
+				})
+				err = status.Error(codes.Internal, "internal-error")
+			}
+		}()
+		return handler(srv, ss)
 	}
 }
 

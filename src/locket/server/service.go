@@ -22,8 +22,10 @@ import (
 type Store interface {
 	Lock(ctx context.Context, l store.Lock) (store.LockResult, error)
 	Release(ctx context.Context, key, owner string) (store.Lock, error)
+	ReleaseAs(ctx context.Context, rel store.Release) (store.Lock, error)
 	Fetch(ctx context.Context, key string) (store.Lock, error)
 	FetchAll(ctx context.Context, typ string) ([]store.Lock, error)
+	History(ctx context.Context, q store.HistoryQuery) ([]store.Event, error)
 }
 
 // DefaultDBOperationTimeout is upstream's deadline for one request's
@@ -45,6 +47,10 @@ type Service struct {
 	logger    lager.Logger
 	store     Store
 	dbTimeout time.Duration
+	// feed serves Watch; nil answers Unimplemented.
+	feed *Feed
+	// enforce binds a lock to its acquirer's identity (authorization on).
+	enforce bool
 }
 
 // NewService returns the service. logger is the component's root logger
@@ -156,20 +162,27 @@ func (s *Service) Lock(ctx context.Context, req *models.LockRequest) (*models.Lo
 	dbCtx, cancel := s.dbContext(ctx)
 	defer cancel()
 	result, err := s.store.Lock(dbCtx, store.Lock{
-		Key:   res.GetKey(),
-		Owner: res.GetOwner(),
-		Value: res.GetValue(),
-		Type:  typ,
-		TTL:   req.GetTtlInSeconds(),
+		Key:          res.GetKey(),
+		Owner:        res.GetOwner(),
+		Value:        res.GetValue(),
+		Type:         typ,
+		TTL:          req.GetTtlInSeconds(),
+		Identity:     identityOf(ctx).Subject,
+		BindIdentity: s.enforce,
+		RequestID:    RequestID(ctx),
 	})
 	switch {
 	case err == nil:
 		if result.Acquired {
-			lockLogger.Info("acquired-lock")
+			data := lager.Data{"fencing-token": result.FencingToken}
+			if result.PreviousOwner != "" {
+				data["previous-owner"] = result.PreviousOwner
+			}
+			lockLogger.Info("acquired-lock", data)
 		} else {
-			lockLogger.Debug("renewed-lock", lager.Data{"modified-index": result.ModifiedIndex})
+			lockLogger.Debug("renewed-lock", lager.Data{"fencing-token": result.FencingToken})
 		}
-		return &models.LockResponse{}, nil
+		return &models.LockResponse{FencingToken: result.FencingToken}, nil
 	case errors.Is(err, store.ErrCollision):
 		// A standby retrying, or a restarted process colliding with its old
 		// self: normal, so not an error line (upstream: debug too).
@@ -198,8 +211,15 @@ func (s *Service) Release(ctx context.Context, req *models.ReleaseRequest) (*mod
 
 	dbCtx, cancel := s.dbContext(ctx)
 	defer cancel()
-	released, err := s.store.Release(dbCtx, res.GetKey(), res.GetOwner())
+	released, err := s.store.ReleaseAs(dbCtx, store.Release{
+		Key: res.GetKey(), Owner: res.GetOwner(), Identity: identityOf(ctx).Subject, RequestID: RequestID(ctx),
+		CheckIdentity: s.enforce,
+	})
 	switch {
+	case errors.Is(err, store.ErrForbidden):
+		logger.Session("release-lock", lager.Data{"key": res.GetKey(), "owner": res.GetOwner()}).Error("permission-denied", err,
+			lager.Data{"identity": identityOf(ctx).Subject})
+		return nil, status.Error(codes.PermissionDenied, "permission-denied: the lock was acquired with another client certificate")
 	case err == nil && released == (store.Lock{}):
 		logger.Session("release-lock", lager.Data{"key": res.GetKey(), "owner": res.GetOwner()}).Debug("lock-does-not-exist")
 		return &models.ReleaseResponse{}, nil
@@ -223,6 +243,10 @@ func toResource(l store.Lock) *models.Resource {
 		Value:    l.Value,
 		Type:     l.Type,
 		TypeCode: models.TypeCodeOf(l.Type),
+
+		FencingToken:         l.FencingToken,
+		AcquiredAtUnixMicros: l.AcquiredAt,
+		ExpiresInMs:          max(0, l.ExpiresIn/1000),
 	}
 }
 

@@ -68,17 +68,19 @@ func (d dialect) sql(q string) string {
 // lockColumns are read back by Fetch, FetchAll, Release and the sweep, with
 // NULLs (never written by upstream or us, but allowed by the schema) as zero.
 const lockColumns = `path, COALESCE(owner, ''), COALESCE(value, ''), COALESCE(type, ''),
-	COALESCE(ttl, 0), COALESCE(modified_index, 0), COALESCE(modified_id, '')`
+	COALESCE(ttl, 0), COALESCE(modified_index, 0), COALESCE(modified_id, ''),
+	COALESCE(fencing_token, 0), COALESCE(acquired_at, 0), COALESCE(acquired_by, ''), COALESCE(expires_at - {now}, 0)`
+
+// eventColumns are read back by History and the change feed (scanEvent).
+const eventColumns = `id, at, event, path, type, owner, previous_owner, value, fencing_token, server, request_id, identity`
 
 // queries are the statements of one dialect, expanded once.
 type queries struct {
 	lock          string // the one-statement acquire/renew
 	deleteUnowned string
 	fetch         string
-	fetchForUpd   string // mysql Release only
 	fetchAll      string
 	fetchAllTyped string
-	releaseDelete string // pg/sqlite: DELETE ... RETURNING; mysql: plain DELETE
 	exists        string
 	count         string
 
@@ -91,13 +93,24 @@ type queries struct {
 	adopt           string
 	expired         string
 	deleteExpired   string
+
+	// Fencing and history (fence.go, history.go).
+	fenceRead     string
+	fenceInsert   string
+	fenceUpdate   string
+	setToken      string
+	insertEvent   string
+	feed          string
+	maxEventID    string
+	pruneHistory  string
+	releaseRead   string // the row to release, under a row lock where there are any
+	releaseDelete string
 }
 
 func newQueries(d dialect) queries {
 	q := queries{
 		deleteUnowned: `DELETE FROM locks WHERE path = ? AND (owner = '' OR owner IS NULL)`,
 		fetch:         `SELECT ` + lockColumns + ` FROM locks WHERE path = ?`,
-		fetchForUpd:   `SELECT ` + lockColumns + ` FROM locks WHERE path = ? FOR UPDATE`,
 		fetchAll:      `SELECT ` + lockColumns + ` FROM locks WHERE owner <> ''`,
 		fetchAllTyped: `SELECT ` + lockColumns + ` FROM locks WHERE owner <> '' AND type = ?`,
 		exists:        `SELECT COUNT(*) FROM locks WHERE path = ?`,
@@ -123,6 +136,26 @@ func newQueries(d dialect) queries {
 		// Deletes only if nothing renewed the row since it was read.
 		deleteExpired: `DELETE FROM locks WHERE path = ? AND modified_index = ? AND COALESCE(modified_id, '') = ?
 			AND expires_index = modified_index AND expires_at <= {now}`,
+
+		fenceRead:   `SELECT token, owner FROM locket_fences WHERE path = ?`,
+		fenceInsert: `INSERT INTO locket_fences (path, token, owner) VALUES (?, 1, ?)`,
+		fenceUpdate: `UPDATE locket_fences SET token = token + 1, owner = ? WHERE path = ? AND token = ?`,
+		// Only a holding without a token gets one: a concurrent repair of the
+		// same holding (see assignToken) cannot assign two.
+		setToken: `UPDATE locks SET fencing_token = ? WHERE path = ? AND owner = ? AND fencing_token IS NULL`,
+		insertEvent: `INSERT INTO locket_history (at, event, path, type, owner, previous_owner, value, fencing_token,
+			server, request_id, identity) VALUES ({now}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		feed:          `SELECT ` + eventColumns + `, {now} FROM locket_history WHERE id > ? ORDER BY id LIMIT 1000`,
+		maxEventID:    `SELECT COALESCE(MAX(id), 0) FROM locket_history`,
+		pruneHistory:  `DELETE FROM locket_history WHERE at < {now} - ?`,
+		releaseRead:   `SELECT ` + lockColumns + ` FROM locks WHERE path = ?`,
+		releaseDelete: `DELETE FROM locks WHERE path = ? AND owner = ?`,
+	}
+	if d.name != "sqlite" {
+		// SQLite has one connection and no FOR UPDATE; its transactions
+		// are serial anyway.
+		q.fenceRead += ` FOR UPDATE`
+		q.releaseRead += ` FOR UPDATE`
 	}
 	if d.mysql {
 		// Every assignment is conditional on the stored owner being the
@@ -132,38 +165,49 @@ func newQueries(d dialect) queries {
 		// before modified_index and both read the old modified_index, so the
 		// result does not depend on assignment order. LAST_INSERT_ID(expr)
 		// hands the new modified_index back in the OK packet.
-		const same = `CAST(owner AS BINARY) = CAST(VALUES(owner) AS BINARY)`
-		q.lock = `INSERT INTO locks (path, owner, value, type, modified_index, modified_id, ttl, expires_at, expires_index)
-			VALUES (?, ?, ?, ?, 1, ?, ?, {now} + ? * 1000000, 1)
+		//
+		// A renewal hands back the fencing token instead of modified_index:
+		// LEAST(0, LAST_INSERT_ID(token)) adds nothing (tokens are >= 0) and
+		// puts the token in the OK packet, so renewals stay one round trip.
+		// When both the stored acquirer identity and the caller's are set,
+		// they must match too (authorization rules on).
+		const same = `(CAST(owner AS BINARY) = CAST(VALUES(owner) AS BINARY)
+			AND (COALESCE(acquired_by, '') = '' OR VALUES(acquired_by) = ''
+			OR CAST(acquired_by AS BINARY) = CAST(VALUES(acquired_by) AS BINARY)))`
+		q.lock = `INSERT INTO locks (path, owner, value, type, modified_index, modified_id, ttl, expires_at, expires_index,
+			acquired_by, acquired_at)
+			VALUES (?, ?, ?, ?, 1, ?, ?, {now} + ? * 1000000, 1, ?, {now})
 			ON DUPLICATE KEY UPDATE
 			value = IF(` + same + `, VALUES(value), value),
 			type = IF(` + same + `, VALUES(type), type),
 			ttl = IF(` + same + `, VALUES(ttl), ttl),
 			expires_at = IF(` + same + `, VALUES(expires_at), expires_at),
 			expires_index = IF(` + same + `, modified_index + 1, expires_index),
-			modified_index = IF(` + same + `, LAST_INSERT_ID(modified_index + 1), modified_index)`
-		q.releaseDelete = `DELETE FROM locks WHERE path = ?`
+			modified_index = IF(` + same + `, modified_index + 1 + LEAST(0, LAST_INSERT_ID(COALESCE(fencing_token, 0))), modified_index)`
 		q.heartbeat = `INSERT INTO locket_servers (id, address, heartbeat_at) VALUES (?, ?, {now})
 			ON DUPLICATE KEY UPDATE address = VALUES(address), heartbeat_at = VALUES(heartbeat_at)`
 	} else {
 		// No row back = the row belongs to someone else. modified_id equal to
 		// the fresh GUID sent = inserted.
-		q.lock = `INSERT INTO locks (path, owner, value, type, modified_index, modified_id, ttl, expires_at, expires_index)
-			VALUES (?, ?, ?, ?, 1, ?, CAST(? AS BIGINT), {now} + CAST(? AS BIGINT) * 1000000, 1)
+		q.lock = `INSERT INTO locks (path, owner, value, type, modified_index, modified_id, ttl, expires_at, expires_index,
+			acquired_by, acquired_at)
+			VALUES (?, ?, ?, ?, 1, ?, CAST(? AS BIGINT), {now} + CAST(? AS BIGINT) * 1000000, 1, ?, {now})
 			ON CONFLICT (path) DO UPDATE SET
 			value = excluded.value, type = excluded.type, ttl = excluded.ttl,
 			expires_at = {now} + excluded.ttl * 1000000,
 			modified_index = locks.modified_index + 1, expires_index = locks.modified_index + 1
-			WHERE locks.owner = excluded.owner
-			RETURNING modified_id, modified_index`
-		q.releaseDelete = `DELETE FROM locks WHERE path = ? AND owner = ? RETURNING ` + lockColumns
+			WHERE locks.owner = excluded.owner AND (COALESCE(locks.acquired_by, '') = '' OR excluded.acquired_by = ''
+				OR locks.acquired_by = excluded.acquired_by)
+			RETURNING modified_id, modified_index, COALESCE(locks.fencing_token, 0)`
 		q.heartbeat = `INSERT INTO locket_servers (id, address, heartbeat_at) VALUES (?, ?, {now})
 			ON CONFLICT (id) DO UPDATE SET address = excluded.address, heartbeat_at = excluded.heartbeat_at`
 	}
 	for _, p := range []*string{
-		&q.lock, &q.deleteUnowned, &q.fetch, &q.fetchForUpd, &q.fetchAll, &q.fetchAllTyped, &q.releaseDelete,
+		&q.lock, &q.deleteUnowned, &q.fetch, &q.fetchAll, &q.fetchAllTyped,
 		&q.exists, &q.count, &q.newestHeartbeat, &q.heartbeat, &q.removeServer, &q.pruneServers, &q.grace,
 		&q.adoptCandidates, &q.adopt, &q.expired, &q.deleteExpired,
+		&q.fenceRead, &q.fenceInsert, &q.fenceUpdate, &q.setToken, &q.insertEvent, &q.feed, &q.maxEventID,
+		&q.pruneHistory, &q.releaseRead, &q.releaseDelete,
 	} {
 		*p = d.sql(*p)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -133,6 +134,9 @@ func retry(ctx context.Context, f func() error) error {
 }
 
 func transient(err error) bool {
+	if errors.Is(err, errRetryTx) {
+		return true
+	}
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
 		// 1213 deadlock (Galera reports certification failures so),
@@ -145,4 +149,14 @@ func transient(err error) bool {
 		return pe.Code == "40001" || pe.Code == "40P01"
 	}
 	return false
+}
+
+// duplicateKey tells a unique violation (MySQL 1062, Postgres 23505,
+// SQLite's constraint error).
+func duplicateKey(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
+	return mysqlErr(err, 1062) || strings.Contains(err.Error(), "UNIQUE constraint failed")
 }

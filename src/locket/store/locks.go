@@ -41,12 +41,36 @@ func (s *Store) Lock(ctx context.Context, l Lock) (LockResult, error) {
 }
 
 func (s *Store) lock(ctx context.Context, l Lock) (LockResult, error) {
+	res, err := s.upsert(ctx, l)
+	if err != nil {
+		return res, err
+	}
+	// An acquisition, or a holding without a token (written by an upstream
+	// server, or acquired by a server that died before assigning one): give
+	// it a token and record it in history. Rare, so it may take a
+	// transaction; renewals of a holding with a token stay one statement.
+	if res.Acquired || res.FencingToken == 0 {
+		token, prev, err := s.assignToken(ctx, l)
+		if err != nil {
+			return LockResult{}, err
+		}
+		res.FencingToken, res.PreviousOwner = token, prev
+	}
+	return res, nil
+}
+
+// upsert is the one-statement acquire/renew.
+func (s *Store) upsert(ctx context.Context, l Lock) (LockResult, error) {
 	guid, err := newGUID()
 	if err != nil {
 		return LockResult{}, err
 	}
+	bound := "" // '' leaves the acquirer unchecked, as upstream
+	if l.BindIdentity {
+		bound = l.Identity
+	}
 	if s.dialect.mysql {
-		r, err := s.exec(ctx, s.q.lock, l.Key, l.Owner, l.Value, l.Type, guid, l.TTL, l.TTL)
+		r, err := s.exec(ctx, s.q.lock, l.Key, l.Owner, l.Value, l.Type, guid, l.TTL, l.TTL, bound)
 		if err != nil {
 			return LockResult{}, err
 		}
@@ -58,100 +82,96 @@ func (s *Store) lock(ctx context.Context, l Lock) (LockResult, error) {
 		case 1:
 			return LockResult{Acquired: true, ModifiedIndex: 1}, nil
 		case 2:
-			idx, err := r.LastInsertId()
+			token, err := r.LastInsertId()
 			if err != nil {
 				return LockResult{}, err
 			}
-			return LockResult{ModifiedIndex: idx}, nil
+			return LockResult{FencingToken: token}, nil
 		case 0:
 			return LockResult{}, ErrCollision
 		}
 		return LockResult{}, fmt.Errorf("unexpected affected row count %d (is clientFoundRows set?)", n)
 	}
 	var id string
-	var idx int64
-	err = s.queryRow(ctx, s.q.lock, []any{l.Key, l.Owner, l.Value, l.Type, guid, l.TTL, l.TTL}, &id, &idx)
+	var idx, token int64
+	err = s.queryRow(ctx, s.q.lock, []any{l.Key, l.Owner, l.Value, l.Type, guid, l.TTL, l.TTL, bound}, &id, &idx, &token)
 	if errors.Is(err, sql.ErrNoRows) {
 		return LockResult{}, ErrCollision
 	}
 	if err != nil {
 		return LockResult{}, err
 	}
-	return LockResult{Acquired: id == guid, ModifiedIndex: idx}, nil
+	return LockResult{Acquired: id == guid, ModifiedIndex: idx, FencingToken: token}, nil
 }
 
 // Release deletes key if owner holds it and returns the deleted row. A
 // missing key is not an error (upstream answers success): it returns a zero
 // Lock. Another owner's key gives ErrCollision.
 func (s *Store) Release(ctx context.Context, key, owner string) (Lock, error) {
+	return s.ReleaseAs(ctx, Release{Key: key, Owner: owner})
+}
+
+// Release is a release request with what history records about it.
+type Release struct {
+	Key, Owner string
+	// Identity is the caller's client identity, recorded in history.
+	Identity  string
+	RequestID string
+	// CheckIdentity refuses (ErrForbidden) a release by another identity
+	// than the acquirer's, when the acquirer's is known.
+	CheckIdentity bool
+}
+
+// ReleaseAs is Release with an identity check and history data. The delete
+// and its history row are one transaction (releases are rare).
+func (s *Store) ReleaseAs(ctx context.Context, rel Release) (Lock, error) {
 	var l Lock
-	var err error
-	if s.dialect.mysql {
-		err = retry(ctx, func() error {
-			l, err = s.releaseTx(ctx, key, owner)
-			return err
-		})
-	} else {
-		l, err = s.releaseReturning(ctx, key, owner)
+	err := retry(ctx, func() error {
+		var err error
+		l, err = s.releaseTx(ctx, rel)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrCollision) && !errors.Is(err, ErrForbidden) {
+		return Lock{}, fmt.Errorf("release %q: %w", rel.Key, err)
 	}
-	if err != nil && !errors.Is(err, ErrCollision) {
-		return Lock{}, fmt.Errorf("release %q: %w", key, err)
+	if err == nil && l.Owner != "" {
+		s.notify()
 	}
 	return l, err
 }
 
-// releaseTx is MySQL's release: it has no DELETE ... RETURNING, so the row is
-// read under a row lock and deleted in one transaction.
-func (s *Store) releaseTx(ctx context.Context, key, owner string) (Lock, error) {
-	done := s.stats.begin()
-	l, err := func() (Lock, error) {
-		tx, err := s.db.BeginTx(ctx, nil)
-		if err != nil {
-			return Lock{}, err
-		}
-		defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-		l, err := scanLock(tx.QueryRowContext(ctx, s.q.fetchForUpd, key))
+// releaseTx reads the row under a row lock, checks owner (and identity),
+// deletes it and records the release.
+func (s *Store) releaseTx(ctx context.Context, rel Release) (Lock, error) {
+	var l Lock
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		l, err = scanLock(tx.QueryRowContext(ctx, s.q.releaseRead, rel.Key))
 		if errors.Is(err, sql.ErrNoRows) {
-			return Lock{}, tx.Commit()
+			l = Lock{}
+			return nil
 		}
 		if err != nil {
-			return Lock{}, err
+			return err
 		}
-		if l.Owner != owner {
-			return Lock{}, ErrCollision
+		if l.Owner != rel.Owner {
+			return ErrCollision
 		}
-		if _, err := tx.ExecContext(ctx, s.q.releaseDelete, l.Key); err != nil {
-			return Lock{}, err
+		if rel.CheckIdentity && l.AcquiredBy != "" && l.AcquiredBy != rel.Identity {
+			return ErrForbidden
 		}
-		return l, tx.Commit()
-	}()
-	if errors.Is(err, ErrCollision) {
-		done(nil)
-	} else {
-		done(err)
-	}
-	return l, err
-}
-
-func (s *Store) releaseReturning(ctx context.Context, key, owner string) (Lock, error) {
-	done := s.stats.begin()
-	l, err := scanLock(s.db.QueryRowContext(ctx, s.q.releaseDelete, key, owner))
-	done(err)
-	if err == nil {
-		return l, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
+		if _, err := tx.ExecContext(ctx, s.q.releaseDelete, l.Key, l.Owner); err != nil {
+			return err
+		}
+		return s.insertEvent(ctx, tx, Event{
+			Type: EventReleased, Key: l.Key, LockType: l.Type, Owner: l.Owner, FencingToken: l.FencingToken,
+			RequestID: rel.RequestID, Identity: rel.Identity,
+		})
+	})
+	if err != nil {
 		return Lock{}, err
 	}
-	// Nothing deleted: the key is missing or someone else's.
-	var n int
-	if err := s.queryRow(ctx, s.q.exists, []any{key}, &n); err != nil {
-		return Lock{}, err
-	}
-	if n > 0 {
-		return Lock{}, ErrCollision
-	}
-	return Lock{}, nil
+	return l, nil
 }
 
 // Fetch returns the lock stored under key, without taking a row lock.
@@ -218,7 +238,8 @@ type scanner interface{ Scan(dest ...any) error }
 // scanLock reads the lockColumns.
 func scanLock(r scanner) (Lock, error) {
 	var l Lock
-	err := r.Scan(&l.Key, &l.Owner, &l.Value, &l.Type, &l.TTL, &l.ModifiedIndex, &l.ModifiedID)
+	err := r.Scan(&l.Key, &l.Owner, &l.Value, &l.Type, &l.TTL, &l.ModifiedIndex, &l.ModifiedID,
+		&l.FencingToken, &l.AcquiredAt, &l.AcquiredBy, &l.ExpiresIn)
 	return l, err
 }
 

@@ -26,6 +26,10 @@ type Store struct {
 	dialect dialect
 	q       queries
 	stats   queryStats
+	// server is recorded in history rows; changed is signalled after every
+	// committed history write, so this server's change feed polls at once.
+	server  string
+	changed chan struct{}
 }
 
 // Defaults where the Config leaves a field zero.
@@ -71,7 +75,7 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.MaxConnLifetime > 0 {
 		db.SetConnMaxLifetime(cfg.MaxConnLifetime)
 	}
-	return &Store{db: db, dialect: d, q: newQueries(d)}, nil
+	return &Store{db: db, dialect: d, q: newQueries(d), server: cfg.ServerName, changed: make(chan struct{}, 1)}, nil
 }
 
 // Close closes the connection pool.

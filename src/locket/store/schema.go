@@ -28,6 +28,10 @@ const createLocks = `CREATE TABLE IF NOT EXISTS locks (
 var addedColumns = []struct{ name, def string }{
 	{"expires_at", "BIGINT NULL"},
 	{"expires_index", "BIGINT NULL"},
+	// Fencing token, acquirer identity and acquisition time (features.md).
+	{"fencing_token", "BIGINT NULL"},
+	{"acquired_by", "VARCHAR(255) NULL"},
+	{"acquired_at", "BIGINT NULL"},
 }
 
 const (
@@ -37,7 +41,53 @@ const (
 	address VARCHAR(255) NOT NULL DEFAULT '',
 	heartbeat_at BIGINT NOT NULL
 )`
+	// The per-key fencing sequence: one row per key ever acquired, never
+	// deleted, bumped by one on each acquisition (row conflicts, not
+	// auto-increment, order it, so it holds on Galera too). owner is the
+	// last acquirer: the "previous owner" of the next acquisition.
+	createFences = `CREATE TABLE IF NOT EXISTS locket_fences (
+	path VARCHAR(255) PRIMARY KEY,
+	token BIGINT NOT NULL,
+	owner VARCHAR(255) NOT NULL DEFAULT ''
+)`
+	// historyColumns follow the id column, which differs per database.
+	historyColumns = `at BIGINT NOT NULL,
+	event VARCHAR(32) NOT NULL,
+	path VARCHAR(255) NOT NULL,
+	type VARCHAR(255) NOT NULL DEFAULT '',
+	owner VARCHAR(255) NOT NULL DEFAULT '',
+	previous_owner VARCHAR(255) NOT NULL DEFAULT '',
+	value VARCHAR(4096) NOT NULL DEFAULT '',
+	fencing_token BIGINT NOT NULL DEFAULT 0,
+	server VARCHAR(255) NOT NULL DEFAULT '',
+	request_id VARCHAR(255) NOT NULL DEFAULT '',
+	identity VARCHAR(255) NOT NULL DEFAULT ''`
 )
+
+// historyTable returns the CREATE statements of locket_history and its
+// indexes for a dialect.
+func historyTable(dialect string) []string {
+	switch dialect {
+	case "mysql":
+		return []string{`CREATE TABLE IF NOT EXISTS locket_history (
+	id BIGINT AUTO_INCREMENT PRIMARY KEY,
+	` + historyColumns + `,
+	INDEX locket_history_path (path, id),
+	INDEX locket_history_at (at)
+)`}
+	case "postgres":
+		return []string{`CREATE TABLE IF NOT EXISTS locket_history (
+	id BIGSERIAL PRIMARY KEY,
+	` + historyColumns + `
+)`, `CREATE INDEX IF NOT EXISTS locket_history_path ON locket_history (path, id)`,
+			`CREATE INDEX IF NOT EXISTS locket_history_at ON locket_history (at)`}
+	}
+	return []string{`CREATE TABLE IF NOT EXISTS locket_history (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	` + historyColumns + `
+)`, `CREATE INDEX IF NOT EXISTS locket_history_path ON locket_history (path, id)`,
+		`CREATE INDEX IF NOT EXISTS locket_history_at ON locket_history (at)`}
+}
 
 // Migrate creates the locks table the way upstream does if it is missing,
 // then adds our columns, index and table. It is idempotent, works on a table
@@ -78,7 +128,8 @@ func (s *Store) migratePostgres(ctx context.Context) error {
 		}
 		stmts = append(stmts,
 			`CREATE INDEX IF NOT EXISTS `+expiresIndex+` ON locks (expires_at)`,
-			createServers)
+			createServers, createFences)
+		stmts = append(stmts, historyTable("postgres")...)
 		for _, q := range stmts {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("%s: %w", firstLine(q), err)
@@ -122,8 +173,10 @@ func (s *Store) migrateMySQL(ctx context.Context) error {
 			return fmt.Errorf("create index %s: %w", expiresIndex, err)
 		}
 	}
-	if _, err := s.exec(ctx, createServers); err != nil {
-		return fmt.Errorf("create table locket_servers: %w", err)
+	for _, q := range append([]string{createServers, createFences}, historyTable("mysql")...) {
+		if _, err := s.exec(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", firstLine(q), err)
+		}
 	}
 	return nil
 }
@@ -147,7 +200,8 @@ func (s *Store) migrateSQLite(ctx context.Context) error {
 			return fmt.Errorf("add column %s: %w", c.name, err)
 		}
 	}
-	for _, q := range []string{`CREATE INDEX IF NOT EXISTS ` + expiresIndex + ` ON locks (expires_at)`, createServers} {
+	for _, q := range append([]string{`CREATE INDEX IF NOT EXISTS ` + expiresIndex + ` ON locks (expires_at)`, createServers, createFences},
+		historyTable("sqlite")...) {
 		if _, err := s.exec(ctx, q); err != nil {
 			return fmt.Errorf("%s: %w", firstLine(q), err)
 		}

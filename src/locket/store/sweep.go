@@ -128,16 +128,33 @@ func (s *Store) Sweep(ctx context.Context) ([]Lock, error) {
 	}
 	var gone []Lock
 	for _, l := range due {
-		r, err := s.exec(ctx, s.q.deleteExpired, l.Key, l.ModifiedIndex, l.ModifiedID)
+		// The delete and its history row are one transaction.
+		var deleted bool
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			r, err := tx.ExecContext(ctx, s.q.deleteExpired, l.Key, l.ModifiedIndex, l.ModifiedID)
+			if err != nil {
+				return err
+			}
+			if n, _ := r.RowsAffected(); n == 0 {
+				return nil
+			}
+			deleted = true
+			return s.insertEvent(ctx, tx, Event{
+				Type: EventExpired, Key: l.Key, LockType: l.Type, Owner: l.Owner, FencingToken: l.FencingToken,
+			})
+		})
 		if err != nil {
 			if transient(err) {
 				continue // the next sweep sees the row again
 			}
 			return gone, fmt.Errorf("delete expired lock %q: %w", l.Key, err)
 		}
-		if n, _ := r.RowsAffected(); n > 0 {
+		if deleted {
 			gone = append(gone, l)
 		}
+	}
+	if len(gone) > 0 {
+		s.notify()
 	}
 	return gone, nil
 }

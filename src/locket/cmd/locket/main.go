@@ -143,6 +143,7 @@ func serve(ctx context.Context, cfg config.Config, logger lager.Logger, sink *la
 		defer srv.Close()
 	}
 
+	serverID := newServerID()
 	st, err := store.Open(store.Config{
 		Driver:                     cfg.DatabaseDriver,
 		DSN:                        cfg.DatabaseConnectionString,
@@ -153,6 +154,7 @@ func serve(ctx context.Context, cfg config.Config, logger lager.Logger, sink *la
 		ConnectTimeout:             cfg.DBConnectionTimeout.D(),
 		ReadTimeout:                cfg.DBReadTimeout.D(),
 		WriteTimeout:               cfg.DBWriteTimeout.D(),
+		ServerName:                 serverID,
 	})
 	if err != nil {
 		return fmt.Errorf("failed-to-open-sql: %w", err)
@@ -166,8 +168,9 @@ func serve(ctx context.Context, cfg config.Config, logger lager.Logger, sink *la
 	}
 
 	sweeper := expiry.New(st, logger, expiry.Options{
-		ServerID: newServerID(),
-		Address:  cfg.ListenAddress,
+		ServerID:         serverID,
+		Address:          cfg.ListenAddress,
+		HistoryRetention: cfg.HistoryRetention.D(),
 	}, func(l store.Lock) {
 		switch l.Type {
 		case "presence":
@@ -191,12 +194,25 @@ func serve(ctx context.Context, cfg config.Config, logger lager.Logger, sink *la
 		<-sweepDone
 	}()
 
+	// The change feed behind Watch; it reads the database only while
+	// someone watches.
+	feed := server.NewFeed(st, logger)
+	feedCtx, stopFeed := context.WithCancel(context.Background())
+	feedDone := make(chan struct{})
+	go func() { defer close(feedDone); feed.Run(feedCtx) }()
+	defer func() {
+		stopFeed()
+		<-feedDone
+	}()
+
 	grpcServer, err := server.New(server.Options{
 		Logger:             logger,
 		Store:              st,
 		TLS:                tlsCfg,
 		DBOperationTimeout: cfg.DBOperationTimeout.D(),
 		Metrics:            m,
+		Authorization:      cfg.Authorization,
+		Feed:               feed,
 	})
 	if err != nil {
 		return err

@@ -28,6 +28,9 @@ Commands:
   claim-lock      claim (or renew) a lock: -k KEY -o OWNER [-v VALUE] -t TTL
   claim-presence  claim (or renew) a presence: -k KEY -o OWNER [-v VALUE] -t TTL
   release-lock    release a lock or presence: -k KEY -o OWNER
+  who KEY         who holds KEY: owner, since when, fencing token, expires in
+  history [KEY]   ownership changes, newest first [--type lock|presence] [-n N]
+  watch [KEY]     print ownership changes as they happen [--type lock|presence]
 
 Output of locks, presences and get: --output json (default) or --output table (-t).
 
@@ -53,6 +56,9 @@ type command struct {
 	// claim and release
 	key, owner, value string
 	ttl               int64
+	// watch, history, who (features.go)
+	typeName string
+	limit    int
 }
 
 func dispatch(args []string, stdout io.Writer) error {
@@ -105,6 +111,15 @@ func dispatch(args []string, stdout io.Writer) error {
 	case "release-lock":
 		c.keyOwnerFlags()
 		run = c.release
+	case "watch":
+		c.featureFlags(name)
+		run = c.watchCmd
+	case "history":
+		c.featureFlags(name)
+		run = c.historyCmd
+	case "who":
+		c.featureFlags(name)
+		run = c.whoCmd
 	default:
 		return usageError{fmt.Errorf("unknown command %q", name)}
 	}
@@ -159,6 +174,11 @@ func (c *command) claimFlags() {
 
 // validate checks the command's own flags and arguments (cfdot's messages).
 func (c *command) validate(name string, pos *[]string) error {
+	if name == "watch" || name == "history" || name == "who" {
+		if err := c.featureArgs(name, pos); err != nil {
+			return err
+		}
+	}
 	if name == "get" {
 		switch {
 		case len(*pos) == 1 && c.key == "":
