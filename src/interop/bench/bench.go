@@ -147,8 +147,12 @@ func (b *Bench) Run(ctx context.Context) {
 }
 
 func (b *Bench) run(ctx context.Context, name, driver string, f func(context.Context, string) error) {
+	// What the machine does while none of this run's processes work: other
+	// people's builds and tests share the cores.
+	busy := cpuBusy(500 * time.Millisecond)
+	b.Report.Busy(busy)
 	start := time.Now()
-	b.Env.logf("== %s on %s (load %s)", name, driver, loadAvg())
+	b.Env.logf("== %s on %s (load %s, machine CPU busy before it %.0f%%)", name, driver, loadAvg(), busy)
 	if err := f(ctx, driver); err != nil {
 		b.Env.logf("!! %s on %s failed: %v", name, driver, err)
 		b.Report.Fail(fmt.Sprintf("%s on %s: %v", name, driver, err))

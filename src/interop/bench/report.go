@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,14 @@ type Report struct {
 	Notes    []string
 	Failures []string
 	Timings  []string
+	busy     []float64
+}
+
+// Busy records the machine's CPU use sampled before a workload.
+func (r *Report) Busy(pct float64) {
+	r.mu.Lock()
+	r.busy = append(r.busy, pct)
+	r.mu.Unlock()
 }
 
 // NewReport starts an empty report.
@@ -76,6 +85,11 @@ func (r *Report) Finish() {
 	r.Ended = time.Now().UTC()
 	r.System = append(r.System, "load average at end: "+loadAvg(),
 		"duration: "+r.Ended.Sub(r.Started).Round(time.Second).String())
+	if len(r.busy) > 0 {
+		lo, hi := slices.Min(r.busy), slices.Max(r.busy)
+		r.System = append(r.System, fmt.Sprintf("machine CPU busy (all processes, sampled for 0.5 s before each workload, "+
+			"when none of the benchmark's run): median %.0f%%, min %.0f%%, max %.0f%%", Median(r.busy), lo, hi))
+	}
 }
 
 func (r *Report) add(rows ...Row) {
@@ -112,6 +126,9 @@ func compare(workload, metric, format string, ours, up float64, target string, m
 	if up != 0 {
 		ratio := ours / up
 		row.Ratio = fmt.Sprintf("%.2fx", ratio)
+		if ratio != 0 && ratio < 0.1 {
+			row.Ratio = fmt.Sprintf("%.3fx", ratio)
+		}
 		if met != nil {
 			row.Met = yesNo(met(ratio))
 		}
@@ -441,3 +458,37 @@ each round, each server started fresh on its own database; figures are medians o
   the table and later missing (checked every 5 s).
 - cost: server CPU from /proc/<pid>/stat (utime+stime) over the window; RSS is VmRSS.
 `
+
+// cpuBusy is the share (%) of the machine's CPU time, all processes, that
+// was not idle during d.
+func cpuBusy(d time.Duration) float64 {
+	read := func() (busy, total float64, ok bool) {
+		b, err := os.ReadFile("/proc/stat")
+		if err != nil {
+			return 0, 0, false
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(line)
+		if len(f) < 5 || f[0] != "cpu" {
+			return 0, 0, false
+		}
+		for i, v := range f[1:] {
+			x, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, 0, false
+			}
+			total += x
+			if i != 3 && i != 4 { // idle, iowait
+				busy += x
+			}
+		}
+		return busy, total, true
+	}
+	b0, t0, ok0 := read()
+	time.Sleep(d)
+	b1, t1, ok1 := read()
+	if !ok0 || !ok1 || t1 <= t0 {
+		return 0
+	}
+	return 100 * (b1 - b0) / (t1 - t0)
+}

@@ -499,7 +499,10 @@ func checkExpiry(r *Result, c CheckConfig, x *index, ts []*tenure) {
 				continue
 			}
 			switch {
-			case f.Outage:
+			case f.Outage || f.Kind == KillDBNode:
+				// Every server lost the database (a Galera failover stalls
+				// writes for seconds): our servers grant grace when they get
+				// it back and find no recent heartbeat.
 				deadline = max(deadline, healed+ttl+int64(c.ExpirySlack+c.ResumeSlack))
 				adjusted = true
 			case f.DBImpaired:

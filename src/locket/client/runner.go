@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"code.cloudfoundry.org/lager/v3"
@@ -48,12 +49,20 @@ type Runner struct {
 	exitOnLost bool
 	onAcquired func()
 	onLost     func(error)
+
+	// watch: wait on a Watch stream between attempts (watch.go).
+	watch bool
+	token atomic.Int64
 }
 
 // NewLockRunner returns the runner of a lock (type "lock"), as BBS and
 // auctioneer hold theirs: Run returns a *LostLockError when the lock is lost.
 func NewLockRunner(logger lager.Logger, c models.LocketClient, cfg RunnerConfig) (*Runner, error) {
-	return newRunner(logger, c, cfg, models.TypeCode_LOCK, true)
+	r, err := newRunner(logger, c, cfg, models.TypeCode_LOCK, true)
+	if err == nil {
+		r.watch = true // a standby takes over as soon as the lock is free
+	}
+	return r, err
 }
 
 // NewPresenceRunner returns the runner of a presence (type "presence"), as a
@@ -166,8 +175,16 @@ func (r *Runner) run(ctx context.Context, firstAcquired func()) error {
 		mayHold bool
 		first   = true
 		timer   = time.NewTimer(0)
+		freed   <-chan struct{} // nil (never ready) without a watcher
 	)
 	defer timer.Stop()
+	if r.watch {
+		wctx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		w := newKeyWatcher(logger, r.client, r.resource.Key, r.resource.TypeCode)
+		freed = w.freed
+		go w.run(wctx)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -176,6 +193,8 @@ func (r *Runner) run(ctx context.Context, firstAcquired func()) error {
 			}
 			return nil
 		case <-timer.C:
+		case <-freed:
+			// Released or expired: try now rather than at the next retry.
 		}
 
 		start := time.Now()
@@ -236,7 +255,12 @@ func (r *Runner) lock(ctx context.Context) (string, error) {
 	id := NewRequestID()
 	ctx, cancel := context.WithTimeout(WithRequestID(ctx, id), r.interval)
 	defer cancel()
-	_, err := r.client.Lock(ctx, &models.LockRequest{Resource: r.resource, TtlInSeconds: r.ttl})
+	resp, err := r.client.Lock(ctx, &models.LockRequest{Resource: r.resource, TtlInSeconds: r.ttl})
+	if err == nil {
+		r.token.Store(resp.GetFencingToken())
+	} else if isCollision(err) {
+		r.token.Store(0)
+	}
 	return id, err
 }
 

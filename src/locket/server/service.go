@@ -157,6 +157,11 @@ func (s *Service) Lock(ctx context.Context, req *models.LockRequest) (*models.Lo
 		logger.Error("invalid-request", err)
 		return nil, err
 	}
+	if req.GetTtlInSeconds() > store.MaxTTL {
+		err := status.Errorf(codes.InvalidArgument, "ttl-too-long: ttl %d s is over the maximum of %d s", req.GetTtlInSeconds(), int64(store.MaxTTL))
+		logger.Error("invalid-request", err)
+		return nil, err
+	}
 
 	lockLogger := logger.Session("lock", lockData(res.GetKey(), res.GetOwner(), typ))
 	dbCtx, cancel := s.dbContext(ctx)
