@@ -138,7 +138,8 @@ class LocketJobTest < Minitest::Test
       'database.max_open_connections' => 200, 'database.tls.enable_identity_verification' => true,
       'logging.format.timestamp' => 'unix-epoch', 'loggregator.ca_cert' => :none, 'loggregator.cert' => :none,
       'loggregator.key' => :none, 'loggregator.v2_api_port' => 3458, 'set_kernel_parameters' => true,
-      'diego.locket.metrics_addr' => '127.0.0.1:17019'
+      'diego.locket.metrics_addr' => '127.0.0.1:17019', 'diego.locket.authorization.rules' => [],
+      'diego.locket.history_retention_hours' => 168
     }
     expected.each do |name, default|
       assert spec.key?(name), "#{name} is not declared"
@@ -223,6 +224,21 @@ class LocketJobTest < Minitest::Test
     assert_equal '/var/vcap/jobs/locket/config/certs/loggregator/ca.crt', l['loggregator_ca_path']
     assert_equal SPEC['id'], l['loggregator_instance_id']
     assert_equal 'locket', l['loggregator_source_id']
+  end
+
+  def test_authorization_rules_and_history_retention
+    c = JSON.parse(render_job('locket', BASE)['config/locket.json'])
+    refute c.key?('authorization')
+    assert_equal '168h', c['history_retention']
+    rules = [{ 'name' => 'cells', 'identity' => { 'ou' => ['cell'] }, 'types' => ['presence'] },
+             { 'identity' => { 'cn' => ['bbs'] }, 'keys' => ['bbs'] }]
+    c = JSON.parse(render_job('locket', deep_merge(BASE, 'diego' => { 'locket' => {
+      'authorization' => { 'rules' => rules }, 'history_retention_hours' => 24 } }))['config/locket.json'])
+    assert_equal({ 'rules' => rules }, c['authorization'])
+    assert_equal '24h', c['history_retention']
+    assert_raises(StandardError) do
+      render_job('locket', deep_merge(BASE, 'diego' => { 'locket' => { 'authorization' => { 'rules' => 'x' } } }))
+    end
   end
 
   def test_metrics_address_and_prom_scraper

@@ -57,7 +57,7 @@ func (b *Bench) Contention(ctx context.Context, driver string) error {
 				// Let the expiry timers of the last acquisitions fire.
 				sleep(ctx, contentionTTL*time.Second+500*time.Millisecond)
 				lines := s.ErrorLines(mark)
-				lr.Checked = len(lines)
+				lr.ErrorLines = len(lines)
 				errLines[string(kind)] = append(errLines[string(kind)], lines...)
 				results[string(kind)] = append(results[string(kind)], lr)
 				b.Env.logf("   round %d %-8s %8.0f calls/s p50 %6.2f ms p99 %6.2f ms, %d error lines, outcomes %v",

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,13 +13,13 @@ import (
 
 // LoopResult is what a closed loop measured in its window.
 type LoopResult struct {
-	Calls   int // completed in the window
-	Window  time.Duration
-	Lat     Latencies // calls that started and ended in the window
-	Errors  map[string]int
-	CPU     time.Duration // server CPU used in the window (0 for the bare loop)
-	SelfCPU time.Duration // this program's CPU in the window (the client side)
-	Checked int           // op-specific successes (e.g. acquisitions)
+	Calls      int // completed in the window
+	Window     time.Duration
+	Lat        Latencies // calls that started and ended in the window
+	Errors     map[string]int
+	CPU        time.Duration // server CPU used in the window (0 for the bare loop)
+	SelfCPU    time.Duration // this program's CPU in the window (the client side)
+	ErrorLines int           // the server's error-level log lines (contention)
 }
 
 // Rate is completed calls per second.
@@ -27,14 +28,10 @@ func (r LoopResult) Rate() float64 { return float64(r.Calls) / r.Window.Seconds(
 // ErrorCount is the number of failed calls, optionally leaving some out.
 func (r LoopResult) ErrorCount(except ...string) int {
 	n := 0
-outer:
 	for k, v := range r.Errors {
-		for _, e := range except {
-			if k == e {
-				continue outer
-			}
+		if !slices.Contains(except, k) {
+			n += v
 		}
-		n += v
 	}
 	return n
 }

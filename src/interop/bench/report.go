@@ -294,7 +294,7 @@ func (r *Report) Contention(driver string, owners int, res map[string][]LoopResu
 	lines := func(rs []LoopResult) float64 {
 		n := 0
 		for _, x := range rs {
-			n += x.Checked
+			n += x.ErrorLines
 		}
 		return float64(n)
 	}

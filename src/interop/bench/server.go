@@ -99,6 +99,7 @@ func (e *Env) StartServer(ctx context.Context, kind Kind, db testenv.Database) (
 		s.logPath = filepath.Join(e.Opts.LogDir, fmt.Sprintf("%03d-%s-%s.log", serial, kind, db.Name))
 	}
 	s.cmd = exec.Command(bin, "-config="+path)
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // no server outlives the benchmark
 	out, err := s.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

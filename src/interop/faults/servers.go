@@ -1,7 +1,9 @@
 package faults
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -40,9 +42,10 @@ var ourBuild struct {
 }
 
 // buildOurs builds our cmd/locket from the replaced module (../../locket
-// from this package) once per test binary. testenv.BuildLocket cannot find
-// that module from here, so StartServer is pointed at this build with
-// LOCKET_TEST_BINARY.
+// from this package) once per test binary, into one file per checkout under
+// the temp dir (replaced atomically, so nothing accumulates).
+// testenv.BuildLocket cannot find that module from here, so StartServer is
+// pointed at this build with LOCKET_TEST_BINARY.
 func buildOurs(t testing.TB) string {
 	t.Helper()
 	ourBuild.Do(func() {
@@ -50,22 +53,32 @@ func buildOurs(t testing.TB) string {
 			ourBuild.path = p
 			return
 		}
-		dir, err := os.MkdirTemp("", "lkf-locket-")
-		if err != nil {
-			ourBuild.err = err
-			return
-		}
-		ourBuild.path = filepath.Join(dir, "locket")
 		src, err := filepath.Abs(filepath.Join("..", "..", "locket"))
 		if err != nil {
 			ourBuild.err = err
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", ourBuild.path, "./cmd/locket")
+		dir := filepath.Join(os.TempDir(), "lkf-bin")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			ourBuild.err = err
+			return
+		}
+		sum := sha256.Sum256([]byte(src))
+		ourBuild.path = filepath.Join(dir, "locket-"+hex.EncodeToString(sum[:6]))
+		tmp, err := os.CreateTemp(dir, ".build-*")
+		if err != nil {
+			ourBuild.err = err
+			return
+		}
+		tmp.Close()
+		defer os.Remove(tmp.Name())
+		cmd := exec.Command("go", "build", "-o", tmp.Name(), "./cmd/locket")
 		cmd.Dir = src
 		if out, err := cmd.CombinedOutput(); err != nil {
 			ourBuild.err = fmt.Errorf("go build ./cmd/locket in %s: %v\n%s", src, err, out)
+			return
 		}
+		ourBuild.err = os.Rename(tmp.Name(), ourBuild.path)
 	})
 	if ourBuild.err != nil {
 		t.Fatal(ourBuild.err)

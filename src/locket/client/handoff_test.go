@@ -25,13 +25,14 @@ func TestHandoffWithWatch(t *testing.T) {
 			type holder struct {
 				runner   *client.Runner
 				cancel   context.CancelFunc
-				done     chan error
+				done     chan struct{} // closed when Run returned
+				err      error
 				acquired chan time.Time
 				logs     *logSink
 			}
 			start := func(i int) *holder {
 				logger, sink := newLogger("bbs")
-				h := &holder{done: make(chan error, 1), acquired: make(chan time.Time, 1), logs: sink}
+				h := &holder{done: make(chan struct{}), acquired: make(chan time.Time, 1), logs: sink}
 				r, err := client.NewLockRunner(logger, c, client.RunnerConfig{
 					Key: "bbs", Owner: fmt.Sprintf("bbs-%d", i), TTLInSeconds: 15, RetryInterval: 10 * time.Second,
 					OnAcquired: func() { h.acquired <- time.Now() },
@@ -42,7 +43,7 @@ func TestHandoffWithWatch(t *testing.T) {
 				h.runner = r
 				ctx, cancel := context.WithCancel(context.Background())
 				h.cancel = cancel
-				go func() { h.done <- r.Run(ctx) }()
+				go func() { h.err = r.Run(ctx); close(h.done) }()
 				t.Cleanup(func() { cancel(); <-h.done })
 				return h
 			}
@@ -67,8 +68,8 @@ func TestHandoffWithWatch(t *testing.T) {
 				case <-time.After(8 * time.Second):
 					t.Fatalf("handoff %d: the standby did not take over within 8 s (retry interval 10 s)", i)
 				}
-				if err := <-cur.done; err != nil {
-					t.Fatalf("holder %d: %v", i-1, err)
+				if <-cur.done; cur.err != nil {
+					t.Fatalf("holder %d: %v", i-1, cur.err)
 				}
 				lat = append(lat, t1.Sub(t0))
 				tokens = append(tokens, next.runner.FencingToken())

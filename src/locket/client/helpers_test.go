@@ -138,6 +138,22 @@ func (e *env) release(t *testing.T, key, owner string) {
 	}
 }
 
+// steal gives key to thief behind the holder's back, in one statement on
+// the table (a Release then a Lock would leave the holder a moment in which
+// it may take the lock back).
+func (e *env) steal(t *testing.T, key, thief string) {
+	t.Helper()
+	db := e.db.Admin(t)
+	defer db.Close()
+	res, err := db.Exec(e.db.Rebind("UPDATE locks SET owner = ? WHERE path = ?"), thief, key)
+	if err != nil {
+		t.Fatalf("steal %s: %v", key, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("steal %s: %d rows", key, n)
+	}
+}
+
 // owner returns who holds key, "" when nobody does.
 func (e *env) owner(t *testing.T, key string) string {
 	t.Helper()

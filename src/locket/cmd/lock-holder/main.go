@@ -132,7 +132,7 @@ func run(logger lager.Logger, cfg Config) (int, error) {
 	case <-acquired:
 	}
 
-	w, err := startWork(logger, cfg)
+	w, err := startWork(logger, cfg, runner.FencingToken())
 	if err != nil {
 		// The lock is ours but the work cannot start: let another holder
 		// have it.

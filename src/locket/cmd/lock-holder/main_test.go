@@ -23,6 +23,7 @@ var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-
 const collision = "rpc error: code = AlreadyExists desc = lock-collision"
 
 type env struct {
+	db    testenv.Database
 	certs *testenv.Certs
 	srv   *testenv.Server
 	raw   models.LocketClient
@@ -34,16 +35,16 @@ func newEnv(t *testing.T) *env {
 	db := testenv.NewDatabase(t, "mysql")
 	certs := testenv.NewCerts(t)
 	srv := testenv.StartServer(t, db, certs)
-	return &env{certs: certs, srv: srv, raw: srv.Client(t), bin: testenv.BuildCommand(t, "./cmd/lock-holder")}
+	return &env{db: db, certs: certs, srv: srv, raw: srv.Client(t), bin: testenv.BuildCommand(t, "./cmd/lock-holder")}
 }
 
-// holder starts lock-holder with the client keys, component bbs, a 300 ms
+// holder starts lock-holder with the client keys, component bbs, a 1 s
 // retry interval and the given keys on top; args go after "--".
 func (e *env) holder(t *testing.T, cfg map[string]any, args ...string) *testenv.Process {
 	t.Helper()
 	c := e.certs.ClientConfig(e.srv.Address)
 	maps.Copy(c, map[string]any{
-		"component": "bbs", "key": "bbs", "retry_interval": "300ms", "work_interval": "200ms",
+		"component": "bbs", "key": "bbs", "retry_interval": "1s", "work_interval": "200ms",
 		"time_format": "rfc3339", "command_stop_timeout": "2s",
 	})
 	maps.Copy(c, cfg)
@@ -68,18 +69,19 @@ func (e *env) owner(t *testing.T, key string) string {
 	return resp.GetResource().GetOwner()
 }
 
-func (e *env) steal(t *testing.T, key, from, thief string) {
+// steal gives key to thief behind the holder's back, in one statement on
+// the table (a Release then a Lock would leave the holder a moment in which
+// it may take the lock back).
+func (e *env) steal(t *testing.T, key, thief string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := e.raw.Release(ctx, &models.ReleaseRequest{Resource: &models.Resource{Key: key, Owner: from}}); err != nil {
-		t.Fatal(err)
+	db := e.db.Admin(t)
+	defer db.Close()
+	res, err := db.Exec(e.db.Rebind("UPDATE locks SET owner = ? WHERE path = ?"), thief, key)
+	if err != nil {
+		t.Fatalf("steal %s: %v", key, err)
 	}
-	if _, err := e.raw.Lock(ctx, &models.LockRequest{
-		Resource:     &models.Resource{Key: key, Owner: thief, Type: "lock", TypeCode: models.TypeCode_LOCK},
-		TtlInSeconds: 15,
-	}); err != nil {
-		t.Fatal(err)
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("steal %s: %d rows", key, n)
 	}
 }
 
@@ -123,7 +125,7 @@ func TestHandOverOnSIGTERM(t *testing.T) {
 	if f.Level != "error" || f.Data["error"] != collision || f.Data["lock-owner"] != a || !uuidRE.MatchString(f.Data["request-uuid"].(string)) {
 		t.Errorf("failed-to-acquire-lock line: %s", f.Raw)
 	}
-	time.Sleep(time.Second)
+	time.Sleep(3 * time.Second)
 	if n := len(pb.LogsWithMessage("bbs.locket-lock.failed-to-acquire-lock")); n != 1 {
 		t.Errorf("standby logged failed-to-acquire-lock %d times; later collisions are silent", n)
 	}
@@ -141,7 +143,7 @@ func TestHandOverOnSIGTERM(t *testing.T) {
 		t.Errorf("the stopped holder logged %q; want %q in this order (work stops before the release)", got, want)
 	}
 	pb.WaitForMessage(10*time.Second, "bbs.locket-lock.acquired-lock")
-	t.Logf("handover: the standby acquired the lock %s after SIGTERM (retry interval 300ms)", time.Since(stopped).Round(time.Millisecond))
+	t.Logf("handover: the standby acquired the lock %s after SIGTERM (retry interval 1 s)", time.Since(stopped).Round(time.Millisecond))
 	pb.WaitForMessage(10*time.Second, "bbs.work.started")
 	if got := e.owner(t, "bbs"); got != b {
 		t.Errorf("owner %q after handover, want %s", got, b)
@@ -185,7 +187,7 @@ func TestCommandStopsWhenTheLockIsLost(t *testing.T) {
 	p.WaitForMessage(10*time.Second, "bbs.command.started")
 	waitLine(t, p, "holding job as owner-1")
 
-	e.steal(t, "job", "owner-1", "thief")
+	e.steal(t, "job", "thief")
 	lost := p.WaitForMessage(10*time.Second, "bbs.locket-lock.lost-lock")
 	if lost.Level != "error" || lost.Data["error"] != collision || lost.Data["request-uuid"] == nil || lost.Data["duration"] == nil {
 		t.Errorf("lost-lock line: %s", lost.Raw)

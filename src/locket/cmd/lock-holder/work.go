@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -19,11 +20,14 @@ type work interface {
 	stop()
 }
 
-func startWork(logger lager.Logger, cfg Config) (work, error) {
+// token is the holding's fencing token (0 from an upstream server): the
+// command gets it as LOCKET_FENCING_TOKEN to pass to the resources it
+// writes, which refuse tokens lower than the highest they have seen.
+func startWork(logger lager.Logger, cfg Config, token int64) (work, error) {
 	if len(cfg.Command) == 0 {
 		return startTicker(logger.Session("work"), cfg.WorkInterval.D(), cfg.Key, cfg.Owner), nil
 	}
-	return startCommand(logger.Session("command"), cfg)
+	return startCommand(logger.Session("command"), cfg, token)
 }
 
 // ticker logs a work line every interval: a stand-in for a component's work
@@ -70,12 +74,13 @@ type command struct {
 	code        int
 }
 
-func startCommand(logger lager.Logger, cfg Config) (*command, error) {
+func startCommand(logger lager.Logger, cfg Config, token int64) (*command, error) {
 	cmd := exec.Command(cfg.Command[0], cfg.Command[1:]...)
 	cmd.Stdin = nil
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr
-	cmd.Env = append(os.Environ(), "LOCKET_KEY="+cfg.Key, "LOCKET_OWNER="+cfg.Owner)
+	cmd.Env = append(os.Environ(), "LOCKET_KEY="+cfg.Key, "LOCKET_OWNER="+cfg.Owner,
+		"LOCKET_FENCING_TOKEN="+strconv.FormatInt(token, 10))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logger.Error("failed-to-start", err, lager.Data{"path": cfg.Command[0]})

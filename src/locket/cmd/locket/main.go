@@ -110,6 +110,9 @@ func serve(ctx context.Context, cfg config.Config, logger lager.Logger, sink *la
 		"database-driver": cfg.DatabaseDriver,
 		"debug-address":   cfg.DebugAddress,
 		"metrics-address": cfg.MetricsAddress,
+		// Ours (docs/features.md).
+		"authorization-rules": len(cfg.Authorization.Rules),
+		"history-retention":   cfg.HistoryRetention.D().String(),
 	})
 	tlsCfg, err := tlsconfig.Server(cfg.CertFile, cfg.KeyFile, cfg.CAFile)
 	if err != nil {

@@ -42,6 +42,7 @@ var (
 )
 
 type env struct {
+	db    testenv.Database
 	certs *testenv.Certs
 	srv   *testenv.Server
 	raw   models.LocketClient
@@ -53,7 +54,7 @@ func newEnv(t *testing.T) *env {
 	db := testenv.NewDatabase(t, "mysql")
 	certs := testenv.NewCerts(t)
 	srv := testenv.StartServer(t, db, certs)
-	return &env{certs: certs, srv: srv, raw: srv.Client(t), bin: testenv.BuildCommand(t, "./cmd/presence-agent")}
+	return &env{db: db, certs: certs, srv: srv, raw: srv.Client(t), bin: testenv.BuildCommand(t, "./cmd/presence-agent")}
 }
 
 // agent starts presence-agent as "rep" for the seed's cell.
@@ -61,7 +62,7 @@ func (e *env) agent(t *testing.T, cfg map[string]any) *testenv.Process {
 	t.Helper()
 	c := e.certs.ClientConfig(e.srv.Address)
 	maps.Copy(c, seedCell)
-	maps.Copy(c, map[string]any{"component": "rep", "retry_interval": "300ms", "time_format": "rfc3339"})
+	maps.Copy(c, map[string]any{"component": "rep", "retry_interval": "1s", "time_format": "rfc3339"})
 	maps.Copy(c, cfg)
 	return testenv.StartProcess(t, exec.Command(e.bin, "-config="+testenv.WriteJSON(t, "presence-agent.json", c)))
 }
@@ -141,7 +142,7 @@ func TestPresenceAcrossRestarts(t *testing.T) {
 // (new owner) collides until the old presence expires, then takes it.
 func TestPresenceAfterCrash(t *testing.T) {
 	e := newEnv(t)
-	cfg := map[string]any{"ttl_in_seconds": 2, "retry_interval": "500ms"}
+	cfg := map[string]any{"ttl_in_seconds": 3, "retry_interval": "1s"}
 	p := e.agent(t, cfg)
 	owner1 := ownerOf(t, p.WaitForMessage(10*time.Second, "rep.locket-lock.acquired-lock"))
 	p.Signal(syscall.SIGKILL)
@@ -154,7 +155,7 @@ func TestPresenceAfterCrash(t *testing.T) {
 		t.Errorf("failed-to-acquire-lock: %s", f.Raw)
 	}
 	owner2 := ownerOf(t, p2.WaitForMessage(15*time.Second, "rep.locket-lock.acquired-lock"))
-	t.Logf("the restarted agent registered the cell %s after the crash (ttl 2 s, retry 500 ms)", time.Since(killed).Round(time.Millisecond))
+	t.Logf("the restarted agent registered the cell %s after the crash (ttl 3 s, retry 1 s)", time.Since(killed).Round(time.Millisecond))
 	if owner2 == owner1 {
 		t.Errorf("same owner after restart")
 	}
@@ -167,22 +168,20 @@ func TestPresenceNeverGivesUp(t *testing.T) {
 	p := e.agent(t, map[string]any{"owner": "fixed-owner"})
 	p.WaitForMessage(10*time.Second, "rep.locket-lock.acquired-lock")
 
+	// Someone else gets the presence behind the agent's back (one statement
+	// on the table, so that the agent cannot take it back in between).
+	db := e.db.Admin(t)
+	defer db.Close()
+	if _, err := db.Exec(e.db.Rebind("UPDATE locks SET owner = ? WHERE path = ?"), "intruder", cellID); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := e.raw.Release(ctx, &models.ReleaseRequest{Resource: &models.Resource{Key: cellID, Owner: "fixed-owner"}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.raw.Lock(ctx, &models.LockRequest{
-		Resource:     &models.Resource{Key: cellID, Owner: "intruder", Type: "presence", TypeCode: models.TypeCode_PRESENCE},
-		TtlInSeconds: 15,
-	}); err != nil {
-		t.Fatal(err)
-	}
 	lost := p.WaitForMessage(10*time.Second, "rep.locket-lock.lost-lock")
 	if lost.Level != "error" || lost.Data["error"] != "rpc error: code = AlreadyExists desc = lock-collision" {
 		t.Errorf("lost-lock: %s", lost.Raw)
 	}
-	time.Sleep(time.Second)
+	time.Sleep(3 * time.Second)
 	if !p.Running() {
 		t.Fatal("presence-agent exited after losing its presence")
 	}
