@@ -116,7 +116,8 @@ func TestFencingToken(t *testing.T) {
 // watch opens a Watch stream and waits for WATCH_STARTED.
 func watch(t *testing.T, c models.LocketClient, req *models.WatchRequest) (models.Locket_WatchClient, context.CancelFunc) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(ctxT(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // longer than ctxT's 30 s
+	t.Cleanup(cancel)
 	s, err := c.Watch(ctx, req)
 	mustOK(t, err)
 	ev, err := s.Recv()

@@ -32,10 +32,12 @@ type Feed struct {
 	interval time.Duration
 	overlap  time.Duration
 
-	mu     sync.Mutex
-	subs   map[*Subscription]struct{}
-	primed bool
-	wake   chan struct{}
+	mu      sync.Mutex
+	subs    map[*Subscription]struct{}
+	primed  bool
+	wake    chan struct{}
+	closing chan struct{} // closed by Close: Watch streams end
+	once    sync.Once
 }
 
 // Feed timing.
@@ -59,8 +61,15 @@ type Subscription struct {
 // NewFeed returns a Feed; Run it.
 func NewFeed(st FeedStore, logger lager.Logger) *Feed {
 	return &Feed{st: st, logger: logger.Session("change-feed"), interval: FeedInterval, overlap: FeedOverlap,
-		subs: map[*Subscription]struct{}{}, wake: make(chan struct{}, 1)}
+		subs: map[*Subscription]struct{}{}, wake: make(chan struct{}, 1), closing: make(chan struct{})}
 }
+
+// Close ends every Watch stream (they would otherwise hold a graceful stop
+// for its whole grace period); clients watch again on another server.
+func (f *Feed) Close() { f.once.Do(func() { close(f.closing) }) }
+
+// Closing is closed when the server stops.
+func (f *Feed) Closing() <-chan struct{} { return f.closing }
 
 // Subscribe registers a watcher for the events match accepts.
 func (f *Feed) Subscribe(match func(store.Event) bool) *Subscription {

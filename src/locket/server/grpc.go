@@ -50,6 +50,7 @@ type Server struct {
 	GRPC   *grpc.Server
 	Health *health.Server
 	logger lager.Logger
+	feed   *Feed
 }
 
 // New builds the server. It refuses to build without TLS: Locket speaks
@@ -65,7 +66,7 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	az := &authorizer{rules: o.Authorization, logger: o.Logger.Session("authorization")}
-	s := &Server{Health: health.NewServer(), logger: o.Logger}
+	s := &Server{Health: health.NewServer(), logger: o.Logger, feed: o.Feed}
 	s.GRPC = grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(o.TLS)),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
@@ -112,6 +113,9 @@ func (s *Server) Serve(lis net.Listener) error { return s.GRPC.Serve(lis) }
 // start so that load balancers stop sending.
 func (s *Server) Stop(grace time.Duration) {
 	s.Health.Shutdown()
+	if s.feed != nil {
+		s.feed.Close() // Watch streams never end by themselves
+	}
 	done := make(chan struct{})
 	go func() {
 		s.GRPC.GracefulStop()

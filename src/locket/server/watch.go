@@ -80,6 +80,8 @@ func (s *Service) Watch(req *models.WatchRequest, stream models.Locket_WatchServ
 		select {
 		case <-ctx.Done():
 			return status.FromContextError(ctx.Err()).Err()
+		case <-s.feed.Closing():
+			return status.Error(codes.Unavailable, "server-stopping: watch again")
 		case <-sub.lagged:
 			logger.Info("watch-lagging", lager.Data{"key": key, "type": typ})
 			return status.Error(codes.ResourceExhausted, "watch-lagging: the stream fell behind; watch again")
