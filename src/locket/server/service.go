@@ -163,6 +163,12 @@ func (s *Service) Lock(ctx context.Context, req *models.LockRequest) (*models.Lo
 		return nil, err
 	}
 
+	// A request its client already gave up on (a server that hung and woke
+	// up, a queue behind a slow database) must not write: it could re-take a
+	// lock its owner has since released.
+	if err := ctx.Err(); err != nil {
+		return nil, status.FromContextError(err).Err()
+	}
 	lockLogger := logger.Session("lock", lockData(res.GetKey(), res.GetOwner(), typ))
 	dbCtx, cancel := s.dbContext(ctx)
 	defer cancel()

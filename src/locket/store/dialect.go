@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"fmt"
 	"strings"
 )
@@ -12,10 +13,19 @@ type dialect struct {
 	// now is microseconds since the epoch on the database's clock: the one
 	// clock every server agrees on (see docs/architecture.md).
 	now string
+	// written is the same clock read when the row is written, after any
+	// wait for a row or table lock. A renewal's deadline counts from it: a
+	// renewal that waited behind a newer one must not move the deadline the
+	// newer one set backwards (now is the statement's start).
+	written string
 	// greatest is the two-argument maximum function.
 	greatest string
-	dollar   bool // $1, $2... placeholders
-	mysql    bool // INSERT ... ON DUPLICATE KEY UPDATE instead of ON CONFLICT
+	// txOptions of the rare multi-statement transactions (acquisition,
+	// release, expiry). READ COMMITTED on MySQL/MariaDB: no gap locks, so
+	// concurrent acquisitions of different keys do not deadlock each other.
+	txOptions *sql.TxOptions
+	dollar    bool // $1, $2... placeholders
+	mysql     bool // INSERT ... ON DUPLICATE KEY UPDATE instead of ON CONFLICT
 }
 
 var (
@@ -23,9 +33,11 @@ var (
 		name: "mysql",
 		// NOW(6) is the statement's start time. The session time zone is
 		// set to UTC on connect (see openMySQL), so the conversion is exact.
-		now:      "CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)",
-		greatest: "GREATEST",
-		mysql:    true,
+		now:       "CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)",
+		written:   "CAST(UNIX_TIMESTAMP(SYSDATE(6)) * 1000000 AS SIGNED)",
+		greatest:  "GREATEST",
+		txOptions: &sql.TxOptions{Isolation: sql.LevelReadCommitted},
+		mysql:     true,
 	}
 	postgresDialect = dialect{
 		name: "postgres",
@@ -33,12 +45,14 @@ var (
 		// the statement, so the sweep's "expires_at <= now" is an index range
 		// scan (a volatile clock_timestamp() makes it a sequential scan).
 		now:      "CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000000 AS BIGINT)",
+		written:  "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
 		greatest: "GREATEST",
 		dollar:   true,
 	}
 	sqliteDialect = dialect{
 		name:     "sqlite",
 		now:      "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
+		written:  "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
 		greatest: "MAX",
 	}
 )
@@ -47,6 +61,7 @@ var (
 // once per statement per Store (see newQueries), not per call.
 func (d dialect) sql(q string) string {
 	q = strings.ReplaceAll(q, "{now}", d.now)
+	q = strings.ReplaceAll(q, "{written}", d.written)
 	q = strings.ReplaceAll(q, "{greatest}", d.greatest)
 	q = strings.Join(strings.Fields(q), " ")
 	if !d.dollar {
@@ -181,7 +196,7 @@ func newQueries(d dialect) queries {
 			value = IF(` + same + `, VALUES(value), value),
 			type = IF(` + same + `, VALUES(type), type),
 			ttl = IF(` + same + `, VALUES(ttl), ttl),
-			expires_at = IF(` + same + `, VALUES(expires_at), expires_at),
+			expires_at = IF(` + same + `, {written} + VALUES(ttl) * 1000000, expires_at),
 			expires_index = IF(` + same + `, modified_index + 1, expires_index),
 			modified_index = IF(` + same + `, modified_index + 1 + LEAST(0, LAST_INSERT_ID(COALESCE(fencing_token, 0))), modified_index)`
 		q.heartbeat = `INSERT INTO locket_servers (id, address, heartbeat_at) VALUES (?, ?, {now})
@@ -194,7 +209,7 @@ func newQueries(d dialect) queries {
 			VALUES (?, ?, ?, ?, 1, ?, CAST(? AS BIGINT), {now} + CAST(? AS BIGINT) * 1000000, 1, ?, {now})
 			ON CONFLICT (path) DO UPDATE SET
 			value = excluded.value, type = excluded.type, ttl = excluded.ttl,
-			expires_at = {now} + excluded.ttl * 1000000,
+			expires_at = {written} + excluded.ttl * 1000000,
 			modified_index = locks.modified_index + 1, expires_index = locks.modified_index + 1
 			WHERE locks.owner = excluded.owner AND (COALESCE(locks.acquired_by, '') = '' OR excluded.acquired_by = ''
 				OR locks.acquired_by = excluded.acquired_by)

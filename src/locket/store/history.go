@@ -46,7 +46,7 @@ var errRetryTx = errors.New("transaction lost a race; retrying")
 func (s *Store) inTx(ctx context.Context, f func(*sql.Tx) error) error {
 	done := s.stats.begin()
 	err := func() error {
-		tx, err := s.db.BeginTx(ctx, nil)
+		tx, err := s.db.BeginTx(ctx, s.dialect.txOptions)
 		if err != nil {
 			return err
 		}

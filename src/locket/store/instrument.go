@@ -108,7 +108,7 @@ func (s *Store) query(ctx context.Context, q string, args []any, scan func(*sql.
 
 // Retries of transactions the database aborted for reasons that go away.
 const (
-	retryAttempts = 5
+	retryAttempts = 8
 	retryBackoff  = 5 * time.Millisecond
 )
 
