@@ -202,7 +202,9 @@ func (s *Store) FetchAll(ctx context.Context, typ string) ([]Lock, error) {
 		if err != nil {
 			return err
 		}
-		out = append(out, l)
+		if l.Owner != "" {
+			out = append(out, l)
+		}
 		return nil
 	})
 	if err != nil {
