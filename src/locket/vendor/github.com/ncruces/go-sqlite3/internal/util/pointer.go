@@ -1,0 +1,3 @@
+package util
+
+type Pointer struct{ Value any }
