@@ -226,7 +226,11 @@ const galeraLib = "/usr/lib/galera/libgalera_smm.so"
 // StartGalera installs galera-4 if needed (skipping the test when that is
 // impossible), bootstraps the first node and joins two more (rsync state
 // transfer). evs timeouts are scaled down with the suite's short TTLs, as a
-// foundation's 5 s suspect timeout is to its 15 s TTLs.
+// foundation's 5 s suspect timeout is to its 15 s TTLs. The inactive and
+// install timeouts are three suspect timeouts: with less, two live nodes on a
+// loaded 2-core machine could fail to agree on the new membership in time
+// and both stay non-primary ("WSREP has not yet prepared node"), an outage
+// of the test rig, not of a foundation's cluster.
 func StartGalera(t testing.TB, suspect time.Duration) *Galera {
 	t.Helper()
 	if err := ensureGalera(); err != nil {
@@ -253,7 +257,7 @@ func StartGalera(t testing.TB, suspect time.Duration) *Galera {
 			"evs.keepalive_period=PT%.1fS;evs.inactive_check_period=PT%.1fS;evs.suspect_timeout=PT%.1fS;"+
 			"evs.inactive_timeout=PT%.1fS;evs.install_timeout=PT%.1fS",
 			gports[i], freePort(t),
-			suspect.Seconds()/5, suspect.Seconds()/5, suspect.Seconds(), 2*suspect.Seconds(), 2*suspect.Seconds())
+			suspect.Seconds()/5, suspect.Seconds()/5, suspect.Seconds(), 3*suspect.Seconds(), 3*suspect.Seconds())
 		g.Nodes = append(g.Nodes, newMariaDB(t, name, base, datadir, ports[i],
 			"--binlog-format=ROW",
 			"--innodb-autoinc-lock-mode=2",

@@ -52,7 +52,7 @@ func CIProfile() Profile {
 		Warmup: 3 * time.Second, Settle: 5 * time.Second, Repeat: 1, Gap: 3 * time.Second,
 		LockKeys: 2, Holders: 3, Presences: 12, Abandoners: 3, Readers: 2, Stormers: 40,
 		ServerDown: 4 * time.Second, Outage: 5 * time.Second, Stall: 1500 * time.Millisecond,
-		ClientFault: 5 * time.Second, Storm: 6 * time.Second, GaleraSuspect: time.Second,
+		ClientFault: 5 * time.Second, Storm: 6 * time.Second, GaleraSuspect: 2 * time.Second,
 	}
 }
 
