@@ -39,7 +39,7 @@ func (b *Bench) Contention(ctx context.Context, driver string) error {
 					res[i] = &models.Resource{Key: "bench-contention", Owner: fmt.Sprintf("owner-%02d", i), TypeCode: models.LOCK}
 				}
 				mark := s.LineCount()
-				lr, err := closedLoop(ctx, n, b.Env.Opts.Window/4, b.Env.Opts.Window, s.CPU, func(ctx context.Context, i int) error {
+				lr, err := closedLoop(ctx, n, b.Env.Opts.Window/4, b.Env.Opts.Window, s, func(ctx context.Context, i int) error {
 					if holding[i] {
 						ctx, cancel := context.WithTimeout(ctx, callTimeout)
 						defer cancel()

@@ -41,7 +41,7 @@ func (b *Bench) FetchAll(ctx context.Context, driver string) error {
 					return err
 				}
 				req := &models.FetchAllRequest{TypeCode: models.PRESENCE}
-				res, err := closedLoop(ctx, callers, b.Env.Opts.Window/4, b.Env.Opts.Window, s.CPU, func(ctx context.Context, i int) error {
+				res, err := closedLoop(ctx, callers, b.Env.Opts.Window/4, b.Env.Opts.Window, s, func(ctx context.Context, i int) error {
 					ctx, cancel := context.WithTimeout(ctx, callTimeout)
 					defer cancel()
 					resp, err := clients[i].FetchAll(ctx, req)

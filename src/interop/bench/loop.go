@@ -37,8 +37,9 @@ func (r LoopResult) ErrorCount(except ...string) int {
 }
 
 // closedLoop runs n callers, each calling op back to back, for warmup then
-// window. cpu, if not nil, is read at the window's edges.
-func closedLoop(ctx context.Context, n int, warmup, window time.Duration, cpu func() (time.Duration, error),
+// window. The server s, if not nil (the bare loop has none), has its CPU read
+// at the window's edges and is profiled over the window when profiling.
+func closedLoop(ctx context.Context, n int, warmup, window time.Duration, s *Server,
 	op func(ctx context.Context, caller int) error) (LoopResult, error) {
 	const (
 		warming = iota
@@ -83,8 +84,9 @@ func closedLoop(ctx context.Context, n int, warmup, window time.Duration, cpu fu
 	var cpu0 time.Duration
 	var err error
 	sleep(ctx, warmup)
-	if cpu != nil {
-		if cpu0, err = cpu(); err != nil {
+	profiled := func() {}
+	if s != nil {
+		if cpu0, err = s.CPU(); err != nil {
 			phase.Store(done)
 			cancel()
 			wg.Wait()
@@ -94,14 +96,17 @@ func closedLoop(ctx context.Context, n int, warmup, window time.Duration, cpu fu
 	self0, _ := procCPU("self")
 	start := time.Now()
 	phase.Store(measuring)
+	if s != nil {
+		profiled = s.Profile(window)
+	}
 	sleep(ctx, window)
 	phase.Store(done)
 	res.Window = time.Since(start)
 	res.Calls = int(completed.Load())
 	self1, _ := procCPU("self")
 	res.SelfCPU = self1 - self0
-	if cpu != nil {
-		cpu1, err := cpu()
+	if s != nil {
+		cpu1, err := s.CPU()
 		if err != nil {
 			cancel()
 			wg.Wait()
@@ -110,6 +115,7 @@ func closedLoop(ctx context.Context, n int, warmup, window time.Duration, cpu fu
 		res.CPU = cpu1 - cpu0
 	}
 	wg.Wait()
+	profiled()
 	res.Errors = map[string]int{}
 	for i := range n {
 		res.Lat = append(res.Lat, lats[i]...)

@@ -68,7 +68,7 @@ func (b *Bench) renewRound(ctx context.Context, s *Server, n int) (LoopResult, e
 	}
 	// Each caller's first Lock, in the warm-up, acquires its key (or renews
 	// what the previous round left); the window sees only renewals.
-	return closedLoop(ctx, n, b.Env.Opts.Window/4, b.Env.Opts.Window, s.CPU, func(ctx context.Context, i int) error {
+	return closedLoop(ctx, n, b.Env.Opts.Window/4, b.Env.Opts.Window, s, func(ctx context.Context, i int) error {
 		_, err := lockCall(ctx, clients[i], reqs[i])
 		return err
 	})

@@ -410,6 +410,8 @@ func (r *Report) Fleet(driver string, presences int, d time.Duration, res map[Ki
 		count(w, "failed renewals", float64(o.Failed), float64(u.Failed), "", nil),
 		lost,
 		count(w, "presences never acquired", float64(o.NeverSeen), float64(u.NeverSeen), "", nil),
+		compare(w, "seconds from the ramp's end until every presence was in the table (window starts 5 s later)", "%.1f",
+			o.SettleTime.Seconds(), u.SettleTime.Seconds(), "", nil),
 		count(w, "server lock-expired lines", float64(o.Expired), float64(u.Expired), "", nil),
 		count(w, "server error-level lines", float64(len(o.ErrorLines)), float64(len(u.ErrorLines)), "", nil),
 		compare(w, "benchmark client's own CPU s in the window (same machine)", "%.1f", o.ClientCPU.Seconds(), u.ClientCPU.Seconds(), "", nil),
@@ -419,6 +421,9 @@ func (r *Report) Fleet(driver string, presences int, d time.Duration, res map[Ki
 	)
 	for _, k := range Kinds {
 		x := res[k]
+		if !x.Settled {
+			r.Note("fleet: on the %s server, not every presence was in the table %s after the ramp; the window started then", k, fleetSettleLimit)
+		}
 		if len(x.LocksExited) > 0 {
 			r.Note("fleet: on the %s server, lock runners exited (lost their lock): %s", k, strings.Join(x.LocksExited, "; "))
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +42,11 @@ type Server struct {
 	cmd     *exec.Cmd
 	done    chan struct{}
 	logPath string // where the log's tail goes when the process ends ("" for nowhere)
+	// debugAddress serves pprof when profiling ("": not profiled);
+	// profilePrefix names its profiles.
+	debugAddress, profilePrefix string
+	profiles                    int
+	logf                        func(string, ...any)
 
 	mu    sync.Mutex
 	lines []string
@@ -82,7 +88,17 @@ func (e *Env) StartServer(ctx context.Context, kind Kind, db testenv.Database) (
 	if err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(e.serverConfig(addr, db))
+	cfg := e.serverConfig(addr, db)
+	var debugAddr string
+	if e.Opts.ProfileDir != "" {
+		// Both servers serve pprof on debug_address (upstream through
+		// cf debugserver), so both can be profiled the same way.
+		if debugAddr, err = e.freeAddress(); err != nil {
+			return nil, err
+		}
+		cfg["debug_address"] = debugAddr
+	}
+	b, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s config: %w", kind, err)
 	}
@@ -94,7 +110,10 @@ func (e *Env) StartServer(ctx context.Context, kind Kind, db testenv.Database) (
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return nil, fmt.Errorf("write %s config: %w", kind, err)
 	}
-	s := &Server{Kind: kind, Address: addr, done: make(chan struct{})}
+	s := &Server{Kind: kind, Address: addr, done: make(chan struct{}), debugAddress: debugAddr, logf: e.logf}
+	if debugAddr != "" {
+		s.profilePrefix = filepath.Join(e.Opts.ProfileDir, fmt.Sprintf("%03d-%s-%s", serial, kind, db.Name))
+	}
 	if e.Opts.LogDir != "" {
 		s.logPath = filepath.Join(e.Opts.LogDir, fmt.Sprintf("%03d-%s-%s.log", serial, kind, db.Name))
 	}
@@ -299,4 +318,43 @@ func (s *Server) Stop() {
 func (s *Server) Kill() {
 	_ = s.cmd.Process.Kill()
 	<-s.done
+}
+
+// Profile takes a CPU profile of the server over the next d, in the
+// background; wait blocks until it is written (a no-op when not profiling).
+// A failed profile is reported on the progress stream, never fails a run.
+func (s *Server) Profile(d time.Duration) (wait func()) {
+	if s.debugAddress == "" {
+		return func() {}
+	}
+	s.profiles++
+	path := fmt.Sprintf("%s-%d.cpu.pprof", s.profilePrefix, s.profiles)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		secs := max(1, int(d.Round(time.Second)/time.Second))
+		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.debugAddress, secs)
+		resp, err := http.Get(url)
+		if err != nil {
+			s.logf("   profile of %s server failed: %v", s.Kind, err)
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			s.logf("   profile of %s server failed: %s", s.Kind, resp.Status)
+			return
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			s.logf("   profile of %s server failed: %v", s.Kind, err)
+			return
+		}
+		defer f.Close()
+		if _, err := io.Copy(f, resp.Body); err != nil {
+			s.logf("   profile of %s server failed: %v", s.Kind, err)
+			return
+		}
+		s.logf("   profile of %s server: %s", s.Kind, path)
+	}()
+	return func() { <-done }
 }

@@ -41,7 +41,9 @@ func Median(xs []float64) float64 {
 type Recorder struct {
 	mu      sync.Mutex
 	on      bool
+	start   time.Time
 	samples Latencies
+	ends    []time.Duration // when each sample's call ended, after start
 	errors  int
 }
 
@@ -49,6 +51,7 @@ type Recorder struct {
 func (r *Recorder) Start() {
 	r.mu.Lock()
 	r.on = true
+	r.start = time.Now()
 	r.mu.Unlock()
 }
 
@@ -64,6 +67,7 @@ func (r *Recorder) Add(d time.Duration, failed bool) {
 	r.mu.Lock()
 	if r.on {
 		r.samples = append(r.samples, d)
+		r.ends = append(r.ends, time.Since(r.start))
 		if failed {
 			r.errors++
 		}
@@ -76,6 +80,23 @@ func (r *Recorder) Snapshot() (Latencies, int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.samples), r.errors
+}
+
+// Buckets splits the samples so far by when their calls ended, into
+// consecutive periods of width: a latency percentile per period shows
+// whether slow calls are spread out or bunched (a backlog, a stall).
+func (r *Recorder) Buckets(width time.Duration) []Latencies {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Latencies
+	for i, d := range r.samples {
+		b := int(r.ends[i] / width)
+		for len(out) <= b {
+			out = append(out, nil)
+		}
+		out[b] = append(out[b], d)
+	}
+	return out
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

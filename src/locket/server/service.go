@@ -51,6 +51,8 @@ type Service struct {
 	feed *Feed
 	// enforce binds a lock to its acquirer's identity (authorization on).
 	enforce bool
+	// fetchAll shares reads between concurrent FetchAll callers.
+	fetchAll fetchAllGroup
 }
 
 // NewService returns the service. logger is the component's root logger
@@ -296,18 +298,28 @@ func (s *Service) FetchAll(ctx context.Context, req *models.FetchAllRequest) (*m
 		logger.Error("invalid-request", models.ErrInvalidType, lager.Data{"typeCode": int32(req.GetTypeCode())})
 		return nil, models.ErrInvalidType
 	}
-	dbCtx, cancel := s.dbContext(ctx)
-	defer cancel()
-	locks, err := s.store.FetchAll(dbCtx, typ)
-	if err != nil {
-		return nil, s.storeError(ctx, logger.Session("fetch-all-locks", lager.Data{"type": typ}), "failed-to-fetch-locks", err)
-	}
-	resp := &models.FetchAllResponse{}
-	for _, l := range locks {
-		if l.Owner == "" {
-			continue
+	resp, err := s.fetchAll.do(ctx, typ, func() (*models.FetchAllResponse, error) {
+		dbCtx, cancel := s.dbContext(ctx) // not cancelled with ctx
+		defer cancel()
+		locks, err := s.store.FetchAll(dbCtx, typ)
+		if err != nil {
+			return nil, err
 		}
-		resp.Resources = append(resp.Resources, toResource(l))
+		resp := &models.FetchAllResponse{Resources: make([]*models.Resource, 0, len(locks))}
+		for _, l := range locks {
+			if l.Owner != "" {
+				resp.Resources = append(resp.Resources, toResource(l))
+			}
+		}
+		return resp, nil
+	})
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
+			// The caller gave up while waiting for a shared read: nothing
+			// failed.
+			return nil, status.FromContextError(cerr).Err()
+		}
+		return nil, s.storeError(ctx, logger.Session("fetch-all-locks", lager.Data{"type": typ}), "failed-to-fetch-locks", err)
 	}
 	return resp, nil
 }

@@ -99,7 +99,9 @@ const eventColumns = `id, at, event, path, type, owner, previous_owner, value, f
 
 // queries are the statements of one dialect, expanded once.
 type queries struct {
-	lock          string // the one-statement acquire/renew
+	lock          string // the one-statement acquire (or renew)
+	renew         string // MySQL's renewal: an UPDATE of the caller's own row
+	holder        string // who holds a key, read without a row lock
 	deleteUnowned string
 	fetch         string
 	fetchAll      string
@@ -139,6 +141,7 @@ func newQueries(d dialect) queries {
 		fetchAll:      selectLocks,
 		fetchAllTyped: selectLocks + ` WHERE type = ?`,
 		exists:        `SELECT COUNT(*) FROM locks WHERE path = ?`,
+		holder:        `SELECT COALESCE(owner, ''), COALESCE(acquired_by, '') FROM locks WHERE path = ?`,
 		count:         `SELECT COALESCE(type, ''), COUNT(*) FROM locks WHERE owner <> '' GROUP BY type`,
 
 		newestHeartbeat: `SELECT COALESCE(MAX(heartbeat_at), 0), {now} FROM locket_servers`,
@@ -209,6 +212,15 @@ func newQueries(d dialect) queries {
 			expires_at = IF(` + same + `, {written} + VALUES(ttl) * 1000000, expires_at),
 			expires_index = IF(` + same + `, modified_index + 1, expires_index),
 			modified_index = IF(` + same + `, modified_index + 1 + LEAST(0, LAST_INSERT_ID(COALESCE(fencing_token, 0))), modified_index)`
+		// The renewal: the same assignments as the upsert's renewing branch,
+		// on the caller's own row only. Affected rows: 1 renewed, 0 not
+		// (the row is gone or someone else's). Assignments run left to
+		// right, so expires_index reads the old modified_index.
+		q.renew = `UPDATE locks SET value = ?, type = ?, ttl = ?, expires_at = {written} + ? * 1000000,
+			expires_index = modified_index + 1,
+			modified_index = modified_index + 1 + LEAST(0, LAST_INSERT_ID(COALESCE(fencing_token, 0)))
+			WHERE path = ? AND CAST(owner AS BINARY) = CAST(? AS BINARY)
+			AND (COALESCE(acquired_by, '') = '' OR ? = '' OR CAST(acquired_by AS BINARY) = CAST(? AS BINARY))`
 		q.heartbeat = `INSERT INTO locket_servers (id, address, heartbeat_at) VALUES (?, ?, {now})
 			ON DUPLICATE KEY UPDATE address = VALUES(address), heartbeat_at = VALUES(heartbeat_at)`
 	} else {
@@ -228,7 +240,7 @@ func newQueries(d dialect) queries {
 			ON CONFLICT (id) DO UPDATE SET address = excluded.address, heartbeat_at = excluded.heartbeat_at`
 	}
 	for _, p := range []*string{
-		&q.lock, &q.deleteUnowned, &q.fetch, &q.fetchAll, &q.fetchAllTyped,
+		&q.lock, &q.renew, &q.holder, &q.deleteUnowned, &q.fetch, &q.fetchAll, &q.fetchAllTyped,
 		&q.exists, &q.count, &q.newestHeartbeat, &q.heartbeat, &q.removeServer, &q.pruneServers, &q.grace,
 		&q.adoptCandidates, &q.adopt, &q.expired, &q.deleteExpired,
 		&q.fenceRead, &q.fenceInsert, &q.fenceUpdate, &q.setToken, &q.insertEvent, &q.feed, &q.maxEventID,

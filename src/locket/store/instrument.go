@@ -73,7 +73,16 @@ func (q *queryStats) begin() func(error) {
 // exec runs one statement, counted.
 func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	done := s.stats.begin()
-	r, err := s.db.ExecContext(ctx, q, args...)
+	r, err := func() (sql.Result, error) {
+		st, err := s.prepared.stmt(ctx, s.db, q)
+		switch {
+		case err != nil:
+			return nil, err
+		case st != nil:
+			return st.ExecContext(ctx, args...)
+		}
+		return s.db.ExecContext(ctx, q, args...)
+	}()
 	done(err)
 	return r, err
 }
@@ -81,7 +90,16 @@ func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, er
 // queryRow runs a one-row query and scans it, counted.
 func (s *Store) queryRow(ctx context.Context, q string, args []any, dest ...any) error {
 	done := s.stats.begin()
-	err := s.db.QueryRowContext(ctx, q, args...).Scan(dest...)
+	err := func() error {
+		st, err := s.prepared.stmt(ctx, s.db, q)
+		if err != nil {
+			return err
+		}
+		if st != nil {
+			return st.QueryRowContext(ctx, args...).Scan(dest...)
+		}
+		return s.db.QueryRowContext(ctx, q, args...).Scan(dest...)
+	}()
 	done(err)
 	return err
 }

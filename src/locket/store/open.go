@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -30,6 +31,11 @@ type Store struct {
 	// committed history write, so this server's change feed polls at once.
 	server  string
 	changed chan struct{}
+	// hints choose a Lock's first statement (holders.go).
+	hints    holderHints
+	prepared preparedStmts
+	// fetchAllSize is the previous FetchAll's row count (capacity hint).
+	fetchAllSize atomic.Int64
 }
 
 // Defaults where the Config leaves a field zero.
@@ -75,11 +81,18 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.MaxConnLifetime > 0 {
 		db.SetConnMaxLifetime(cfg.MaxConnLifetime)
 	}
-	return &Store{db: db, dialect: d, q: newQueries(d), server: cfg.ServerName, changed: make(chan struct{}, 1)}, nil
+	st := &Store{db: db, dialect: d, q: newQueries(d), server: cfg.ServerName, changed: make(chan struct{}, 1)}
+	if d.mysql {
+		st.prepared.queries = []string{st.q.renew, st.q.holder}
+	}
+	return st, nil
 }
 
 // Close closes the connection pool.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.prepared.close()
+	return s.db.Close()
+}
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {

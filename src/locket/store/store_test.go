@@ -376,9 +376,9 @@ func TestStats(t *testing.T) {
 		mustLock(t, st, store.Lock{Key: "k", Owner: "o", Type: "lock", TTL: 5})
 		st.Fetch(ctx(t), "missing") //nolint:errcheck // counted either way
 		s := st.Stats()
-		// An acquisition is the upsert plus one transaction (fencing token
-		// and history); the fetch is one more.
-		if s.QueriesTotal-before.QueriesTotal != 3 || s.QueriesSucceeded-before.QueriesSucceeded != 3 ||
+		// An acquisition is the holder read, the upsert and one transaction
+		// (fencing token and history); the fetch is one more.
+		if s.QueriesTotal-before.QueriesTotal != 4 || s.QueriesSucceeded-before.QueriesSucceeded != 4 ||
 			s.QueriesFailed != before.QueriesFailed || s.QueriesInFlight != 0 {
 			t.Fatalf("stats %+v after %+v", s, before)
 		}

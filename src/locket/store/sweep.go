@@ -150,6 +150,7 @@ func (s *Store) Sweep(ctx context.Context) ([]Lock, error) {
 			return gone, fmt.Errorf("delete expired lock %q: %w", l.Key, err)
 		}
 		if deleted {
+			s.hints.forget(l.Key, "")
 			gone = append(gone, l)
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"net/http"
 	"net/url"
 	"regexp"
 	"sort"
@@ -38,7 +39,35 @@ func newLogger(cfg config.Config, w io.Writer) (lager.Logger, *lager.Reconfigura
 	reconf := lager.NewReconfigurableSink(sink, level)
 	logger := lager.NewLogger("locket")
 	logger.RegisterSink(reconf)
-	return logger, reconf
+	return gatedLogger{Logger: logger, level: reconf}, reconf
+}
+
+// gatedLogger skips debug lines before they are built: lager formats the
+// time and merges the session's data for every call and lets the sink drop
+// it, which on the renewal path (three debug lines per request, as upstream
+// logs them) costs more than the request's own logging at info. The level is
+// read on every call, so POST /log-level still takes effect at once.
+type gatedLogger struct {
+	lager.Logger
+	level interface{ GetMinLevel() lager.LogLevel }
+}
+
+func (g gatedLogger) Debug(action string, data ...lager.Data) {
+	if g.level.GetMinLevel() <= lager.DEBUG {
+		g.Logger.Debug(action, data...)
+	}
+}
+
+func (g gatedLogger) Session(task string, data ...lager.Data) lager.Logger {
+	return gatedLogger{Logger: g.Logger.Session(task, data...), level: g.level}
+}
+
+func (g gatedLogger) WithData(data lager.Data) lager.Logger {
+	return gatedLogger{Logger: g.Logger.WithData(data), level: g.level}
+}
+
+func (g gatedLogger) WithTraceInfo(r *http.Request) lager.Logger {
+	return gatedLogger{Logger: g.Logger.WithTraceInfo(r), level: g.level}
 }
 
 // minSecretLength keeps a trivially short password from blanking every

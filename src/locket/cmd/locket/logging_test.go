@@ -64,3 +64,26 @@ func TestLoggerRedacts(t *testing.T) {
 		t.Fatalf("line shape changed:\n%s", out)
 	}
 }
+
+// TestDebugGateFollowsTheLevel: debug lines are skipped at info, and a
+// session made before POST /log-level switches to debug logs them after it.
+func TestDebugGateFollowsTheLevel(t *testing.T) {
+	var buf bytes.Buffer
+	cfg := config.Defaults()
+	cfg.LogLevel = "info"
+	logger, sink := newLogger(cfg, &buf)
+	session := logger.Session("lock", lager.Data{"request-uuid": "u-1"}).WithData(lager.Data{"key": "bbs"})
+	session.Debug("started")
+	session.Info("acquired-lock")
+	if out := buf.String(); strings.Contains(out, "started") || !strings.Contains(out, "acquired-lock") {
+		t.Fatalf("at info:\n%s", out)
+	}
+	buf.Reset()
+	sink.SetMinLevel(lager.DEBUG)
+	session.Debug("renewed-lock")
+	out := buf.String()
+	if !strings.Contains(out, "locket.lock.renewed-lock") || !strings.Contains(out, `"request-uuid":"u-1"`) ||
+		!strings.Contains(out, `"key":"bbs"`) {
+		t.Fatalf("after switching to debug:\n%s", out)
+	}
+}
