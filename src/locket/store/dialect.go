@@ -18,8 +18,8 @@ type dialect struct {
 	// renewal that waited behind a newer one must not move the deadline the
 	// newer one set backwards (now is the statement's start).
 	written string
-	// greatest is the two-argument maximum function.
-	greatest string
+	// greatest and least are the two-argument maximum and minimum.
+	greatest, least string
 	// txOptions of the rare multi-statement transactions (acquisition,
 	// release, expiry). READ COMMITTED on MySQL/MariaDB: no gap locks, so
 	// concurrent acquisitions of different keys do not deadlock each other.
@@ -36,6 +36,7 @@ var (
 		now:       "CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)",
 		written:   "CAST(UNIX_TIMESTAMP(SYSDATE(6)) * 1000000 AS SIGNED)",
 		greatest:  "GREATEST",
+		least:     "LEAST",
 		txOptions: &sql.TxOptions{Isolation: sql.LevelReadCommitted},
 		mysql:     true,
 	}
@@ -47,6 +48,7 @@ var (
 		now:      "CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000000 AS BIGINT)",
 		written:  "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
 		greatest: "GREATEST",
+		least:    "LEAST",
 		dollar:   true,
 	}
 	sqliteDialect = dialect{
@@ -54,6 +56,7 @@ var (
 		now:      "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
 		written:  "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
 		greatest: "MAX",
+		least:    "MIN",
 	}
 )
 
@@ -63,6 +66,7 @@ func (d dialect) sql(q string) string {
 	q = strings.ReplaceAll(q, "{now}", d.now)
 	q = strings.ReplaceAll(q, "{written}", d.written)
 	q = strings.ReplaceAll(q, "{greatest}", d.greatest)
+	q = strings.ReplaceAll(q, "{least}", d.least)
 	q = strings.Join(strings.Fields(q), " ")
 	if !d.dollar {
 		return q
@@ -116,6 +120,7 @@ type queries struct {
 	grace           string
 	adoptCandidates string
 	adopt           string
+	pushSweep       string
 	expired         string
 	deleteExpired   string
 
@@ -157,10 +162,21 @@ func newQueries(d dialect) queries {
 			WHERE expires_index IS NULL OR expires_index <> modified_index`,
 		adopt: `UPDATE locks SET expires_at = {now} + COALESCE(ttl, 0) * 1000000, expires_index = modified_index
 			WHERE path = ? AND modified_index = ? AND (expires_index IS NULL OR expires_index <> modified_index)`,
-		// An index range scan on locks_expires_at. Only deadlines written for
-		// the current modified_index count: anything else is adopted first.
+		// sweep_at is a lower bound of expires_at kept in the index
+		// locks_sweep_at, so that a renewal, which moves expires_at, leaves
+		// the index alone. The sweep first moves sweep_at of rows that came
+		// due but were renewed since up to their deadline (one index range
+		// scan, batched), then reads the rows that are due and expired.
+		// NULL (rows written by upstream or older servers) is due. Writers
+		// compute sweep_at from {now}, the statement's start, so it never
+		// lands after the expires_at they write from {written}.
+		pushSweep: `UPDATE locks SET sweep_at = expires_at
+			WHERE (sweep_at IS NULL OR sweep_at <= {now}) AND expires_at > {now}`,
+		// Only deadlines written for the current modified_index count:
+		// anything else is adopted first.
 		expired: selectLocks + `
-			WHERE expires_at <= {now} AND expires_index = modified_index ORDER BY expires_at LIMIT 5000`,
+			WHERE (sweep_at IS NULL OR sweep_at <= {now}) AND expires_at <= {now} AND expires_index = modified_index
+			ORDER BY expires_at LIMIT 5000`,
 		// Deletes only if nothing renewed the row since it was read.
 		deleteExpired: `DELETE FROM locks WHERE path = ? AND modified_index = ? AND COALESCE(modified_id, '') = ?
 			AND expires_index = modified_index AND expires_at <= {now}`,
@@ -202,21 +218,27 @@ func newQueries(d dialect) queries {
 		const same = `(CAST(owner AS BINARY) = CAST(VALUES(owner) AS BINARY)
 			AND (COALESCE(acquired_by, '') = '' OR VALUES(acquired_by) = ''
 			OR CAST(acquired_by AS BINARY) = CAST(VALUES(acquired_by) AS BINARY)))`
-		q.lock = `INSERT INTO locks (path, owner, value, type, modified_index, modified_id, ttl, expires_at, expires_index,
-			acquired_by, acquired_at)
-			VALUES (?, ?, ?, ?, 1, ?, ?, {now} + ? * 1000000, 1, ?, {now})
+		q.lock = `INSERT INTO locks (path, owner, value, type, modified_index, modified_id, ttl, expires_at, sweep_at,
+			expires_index, acquired_by, acquired_at)
+			VALUES (?, ?, ?, ?, 1, ?, ?, {now} + ? * 1000000, {now} + ? * 1000000, 1, ?, {now})
 			ON DUPLICATE KEY UPDATE
 			value = IF(` + same + `, VALUES(value), value),
 			type = IF(` + same + `, VALUES(type), type),
 			ttl = IF(` + same + `, VALUES(ttl), ttl),
 			expires_at = IF(` + same + `, {written} + VALUES(ttl) * 1000000, expires_at),
+			sweep_at = IF(` + same + `, LEAST(sweep_at, {now} + VALUES(ttl) * 1000000), sweep_at),
 			expires_index = IF(` + same + `, modified_index + 1, expires_index),
 			modified_index = IF(` + same + `, modified_index + 1 + LEAST(0, LAST_INSERT_ID(COALESCE(fencing_token, 0))), modified_index)`
 		// The renewal: the same assignments as the upsert's renewing branch,
 		// on the caller's own row only. Affected rows: 1 renewed, 0 not
 		// (the row is gone or someone else's). Assignments run left to
 		// right, so expires_index reads the old modified_index.
+		// sweep_at only ever moves down here (a shorter TTL), so with the
+		// usual unchanged TTL the index is not touched. (It reads the new
+		// expires_at; under MariaDB's SIMULTANEOUS_ASSIGNMENT the old one,
+		// which is still a lower bound.)
 		q.renew = `UPDATE locks SET value = ?, type = ?, ttl = ?, expires_at = {written} + ? * 1000000,
+			sweep_at = LEAST(sweep_at, expires_at),
 			expires_index = modified_index + 1,
 			modified_index = modified_index + 1 + LEAST(0, LAST_INSERT_ID(COALESCE(fencing_token, 0)))
 			WHERE path = ? AND CAST(owner AS BINARY) = CAST(? AS BINARY)
@@ -226,12 +248,14 @@ func newQueries(d dialect) queries {
 	} else {
 		// No row back = the row belongs to someone else. modified_id equal to
 		// the fresh GUID sent = inserted.
-		q.lock = `INSERT INTO locks (path, owner, value, type, modified_index, modified_id, ttl, expires_at, expires_index,
-			acquired_by, acquired_at)
-			VALUES (?, ?, ?, ?, 1, ?, CAST(? AS BIGINT), {now} + CAST(? AS BIGINT) * 1000000, 1, ?, {now})
+		q.lock = `INSERT INTO locks (path, owner, value, type, modified_index, modified_id, ttl, expires_at, sweep_at,
+			expires_index, acquired_by, acquired_at)
+			VALUES (?, ?, ?, ?, 1, ?, CAST(? AS BIGINT), {now} + CAST(? AS BIGINT) * 1000000,
+			{now} + CAST(? AS BIGINT) * 1000000, 1, ?, {now})
 			ON CONFLICT (path) DO UPDATE SET
 			value = excluded.value, type = excluded.type, ttl = excluded.ttl,
 			expires_at = {written} + excluded.ttl * 1000000,
+			sweep_at = {least}(locks.sweep_at, {now} + excluded.ttl * 1000000),
 			modified_index = locks.modified_index + 1, expires_index = locks.modified_index + 1
 			WHERE locks.owner = excluded.owner AND (COALESCE(locks.acquired_by, '') = '' OR excluded.acquired_by = ''
 				OR locks.acquired_by = excluded.acquired_by)
@@ -242,7 +266,7 @@ func newQueries(d dialect) queries {
 	for _, p := range []*string{
 		&q.lock, &q.renew, &q.holder, &q.deleteUnowned, &q.fetch, &q.fetchAll, &q.fetchAllTyped,
 		&q.exists, &q.count, &q.newestHeartbeat, &q.heartbeat, &q.removeServer, &q.pruneServers, &q.grace,
-		&q.adoptCandidates, &q.adopt, &q.expired, &q.deleteExpired,
+		&q.adoptCandidates, &q.adopt, &q.pushSweep, &q.expired, &q.deleteExpired,
 		&q.fenceRead, &q.fenceInsert, &q.fenceUpdate, &q.setToken, &q.insertEvent, &q.feed, &q.maxEventID,
 		&q.pruneHistory, &q.releaseRead, &q.releaseDelete,
 	} {

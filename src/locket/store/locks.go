@@ -159,7 +159,7 @@ func (s *Store) upsert(ctx context.Context, l Lock) (LockResult, error) {
 	}
 	bound := boundIdentity(l)
 	if s.dialect.mysql {
-		r, err := s.exec(ctx, s.q.lock, l.Key, l.Owner, l.Value, l.Type, guid, l.TTL, l.TTL, bound)
+		r, err := s.exec(ctx, s.q.lock, l.Key, l.Owner, l.Value, l.Type, guid, l.TTL, l.TTL, l.TTL, bound)
 		if err != nil {
 			return LockResult{}, err
 		}
@@ -183,7 +183,7 @@ func (s *Store) upsert(ctx context.Context, l Lock) (LockResult, error) {
 	}
 	var id string
 	var idx, token int64
-	err = s.queryRow(ctx, s.q.lock, []any{l.Key, l.Owner, l.Value, l.Type, guid, l.TTL, l.TTL, bound}, &id, &idx, &token)
+	err = s.queryRow(ctx, s.q.lock, []any{l.Key, l.Owner, l.Value, l.Type, guid, l.TTL, l.TTL, l.TTL, bound}, &id, &idx, &token)
 	if errors.Is(err, sql.ErrNoRows) {
 		return LockResult{}, ErrCollision
 	}

@@ -28,6 +28,8 @@ const createLocks = `CREATE TABLE IF NOT EXISTS locks (
 var addedColumns = []struct{ name, def string }{
 	{"expires_at", "BIGINT NULL"},
 	{"expires_index", "BIGINT NULL"},
+	// A lower bound of expires_at, indexed for the sweep (queries.pushSweep).
+	{"sweep_at", "BIGINT NULL"},
 	// Fencing token, acquirer identity and acquisition time (features.md).
 	{"fencing_token", "BIGINT NULL"},
 	{"acquired_by", "VARCHAR(255) NULL"},
@@ -35,8 +37,12 @@ var addedColumns = []struct{ name, def string }{
 }
 
 const (
-	expiresIndex  = "locks_expires_at"
-	createServers = `CREATE TABLE IF NOT EXISTS locket_servers (
+	sweepIndex = "locks_sweep_at"
+	// oldExpiresIndex indexed expires_at until release 2. Every renewal
+	// moves expires_at, so keeping it would cost each renewal an index
+	// update; migrations drop it.
+	oldExpiresIndex = "locks_expires_at"
+	createServers   = `CREATE TABLE IF NOT EXISTS locket_servers (
 	id VARCHAR(255) PRIMARY KEY,
 	address VARCHAR(255) NOT NULL DEFAULT '',
 	heartbeat_at BIGINT NOT NULL
@@ -127,7 +133,8 @@ func (s *Store) migratePostgres(ctx context.Context) error {
 			stmts = append(stmts, `ALTER TABLE locks ADD COLUMN IF NOT EXISTS `+c.name+` `+c.def)
 		}
 		stmts = append(stmts,
-			`CREATE INDEX IF NOT EXISTS `+expiresIndex+` ON locks (expires_at)`,
+			`CREATE INDEX IF NOT EXISTS `+sweepIndex+` ON locks (sweep_at)`,
+			`DROP INDEX IF EXISTS `+oldExpiresIndex,
 			createServers, createFences)
 		stmts = append(stmts, historyTable("postgres")...)
 		for _, q := range stmts {
@@ -167,10 +174,16 @@ func (s *Store) migrateMySQL(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !idx[expiresIndex] {
-		_, err := s.exec(ctx, `CREATE INDEX `+expiresIndex+` ON locks (expires_at)`)
+	if !idx[sweepIndex] {
+		_, err := s.exec(ctx, `CREATE INDEX `+sweepIndex+` ON locks (sweep_at)`)
 		if err != nil && !mysqlErr(err, 1061) { // duplicate key name
-			return fmt.Errorf("create index %s: %w", expiresIndex, err)
+			return fmt.Errorf("create index %s: %w", sweepIndex, err)
+		}
+	}
+	if idx[oldExpiresIndex] {
+		_, err := s.exec(ctx, `DROP INDEX `+oldExpiresIndex+` ON locks`)
+		if err != nil && !mysqlErr(err, 1091) { // already dropped
+			return fmt.Errorf("drop index %s: %w", oldExpiresIndex, err)
 		}
 	}
 	for _, q := range append([]string{createServers, createFences}, historyTable("mysql")...) {
@@ -200,7 +213,8 @@ func (s *Store) migrateSQLite(ctx context.Context) error {
 			return fmt.Errorf("add column %s: %w", c.name, err)
 		}
 	}
-	for _, q := range append([]string{`CREATE INDEX IF NOT EXISTS ` + expiresIndex + ` ON locks (expires_at)`, createServers, createFences},
+	for _, q := range append([]string{`CREATE INDEX IF NOT EXISTS ` + sweepIndex + ` ON locks (sweep_at)`,
+		`DROP INDEX IF EXISTS ` + oldExpiresIndex, createServers, createFences},
 		historyTable("sqlite")...) {
 		if _, err := s.exec(ctx, q); err != nil {
 			return fmt.Errorf("%s: %w", firstLine(q), err)

@@ -101,6 +101,7 @@ func assertSchema(t *testing.T, db testenv.Database) {
 			"path": "varchar(255) default NULL", "owner": "varchar(255) default NULL", "value": "varchar(4096) default NULL",
 			"type": "varchar(255) default ''", "modified_index": "bigint(20) default 0", "modified_id": "varchar(255) default ''",
 			"ttl": "bigint(20) default 0", "expires_at": "bigint(20) default NULL", "expires_index": "bigint(20) default NULL",
+			"sweep_at": "bigint(20) default NULL",
 			"fencing_token": "bigint(20) default NULL", "acquired_by": "varchar(255) default NULL", "acquired_at": "bigint(20) default NULL",
 		},
 		"postgres": {
@@ -108,12 +109,14 @@ func assertSchema(t *testing.T, db testenv.Database) {
 			"value": "character varying(4096) default NULL", "type": "character varying(255) default ''::character varying",
 			"modified_index": "bigint default 0", "modified_id": "character varying(255) default ''::character varying",
 			"ttl": "bigint default 0", "expires_at": "bigint default NULL", "expires_index": "bigint default NULL",
+			"sweep_at": "bigint default NULL",
 			"fencing_token": "bigint default NULL", "acquired_by": "character varying(255) default NULL", "acquired_at": "bigint default NULL",
 		},
 		"sqlite": {
 			"path": "VARCHAR(255) default NULL", "owner": "VARCHAR(255) default NULL", "value": "VARCHAR(4096) default NULL",
 			"type": "VARCHAR(255) default ''", "modified_index": "BIGINT default 0", "modified_id": "varchar(255) default ''",
 			"ttl": "BIGINT default 0", "expires_at": "BIGINT default NULL", "expires_index": "BIGINT default NULL",
+			"sweep_at": "BIGINT default NULL",
 			"fencing_token": "BIGINT default NULL", "acquired_by": "VARCHAR(255) default NULL", "acquired_at": "BIGINT default NULL",
 		},
 	}[db.Driver]
@@ -127,13 +130,13 @@ func assertSchema(t *testing.T, db testenv.Database) {
 	}
 	idx := map[string]string{
 		"mysql": `SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()
-			AND TABLE_NAME = 'locks' AND INDEX_NAME = 'locks_expires_at' AND COLUMN_NAME = 'expires_at'`,
-		"postgres": `SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'locks' AND indexname = 'locks_expires_at'`,
-		"sqlite":   `SELECT COUNT(*) FROM pragma_index_list('locks') WHERE name = 'locks_expires_at'`,
+			AND TABLE_NAME = 'locks' AND INDEX_NAME = 'locks_sweep_at' AND COLUMN_NAME = 'sweep_at'`,
+		"postgres": `SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'locks' AND indexname = 'locks_sweep_at'`,
+		"sqlite":   `SELECT COUNT(*) FROM pragma_index_list('locks') WHERE name = 'locks_sweep_at'`,
 	}[db.Driver]
 	var n int
 	if err := admin.QueryRow(idx).Scan(&n); err != nil || n != 1 {
-		t.Errorf("index locks_expires_at: %d, %v", n, err)
+		t.Errorf("index locks_sweep_at: %d, %v", n, err)
 	}
 	var servers int
 	if err := admin.QueryRow(`SELECT COUNT(*) FROM locket_servers`).Scan(&servers); err != nil {

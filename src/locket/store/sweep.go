@@ -114,8 +114,19 @@ func (s *Store) Adopt(ctx context.Context) (int, error) {
 // moved), so a renewal always wins over a sweep; of several servers sweeping
 // at once, exactly one deletes (and returns) each row.
 func (s *Store) Sweep(ctx context.Context) ([]Lock, error) {
+	// Rows that came due but were renewed since: their sweep_at moves up
+	// to their deadline (see queries.pushSweep). In a transaction, so that
+	// MySQL runs it at READ COMMITTED, without gap locks that would hold up
+	// acquisitions.
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q.pushSweep)
+		return err
+	})
+	if err != nil && !transient(err) {
+		return nil, fmt.Errorf("move sweep times of renewed locks: %w", err)
+	}
 	var due []Lock
-	err := s.query(ctx, s.q.expired, nil, func(r *sql.Rows) error {
+	err = s.query(ctx, s.q.expired, nil, func(r *sql.Rows) error {
 		l, err := scanLock(r)
 		if err != nil {
 			return err
