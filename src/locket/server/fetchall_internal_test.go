@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/locket-release/locket/models"
+	"github.com/locket-release/locket/store"
 )
 
 // TestFetchAllGroupNeverServesAnOlderRead: callers that arrive while a read
@@ -17,7 +20,7 @@ func TestFetchAllGroupNeverServesAnOlderRead(t *testing.T) {
 	var g fetchAllGroup
 	var reads, running, maxRunning atomic.Int32
 	release := make(chan struct{})
-	read := func() (*models.FetchAllResponse, error) {
+	read := func() ([]byte, error) {
 		n := reads.Add(1)
 		if r := running.Add(1); r > maxRunning.Load() {
 			maxRunning.Store(r)
@@ -26,7 +29,7 @@ func TestFetchAllGroupNeverServesAnOlderRead(t *testing.T) {
 		if n == 1 {
 			<-release // the first read runs until the others have arrived
 		}
-		return &models.FetchAllResponse{Resources: []*models.Resource{{Key: "read", Value: string(rune('0' + n))}}}, nil
+		return []byte{byte('0' + n)}, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -37,7 +40,7 @@ func TestFetchAllGroupNeverServesAnOlderRead(t *testing.T) {
 		if err != nil {
 			t.Error(err)
 		}
-		first <- r.GetResources()[0].GetValue()
+		first <- string(r)
 	}()
 	for reads.Load() == 0 {
 		time.Sleep(time.Millisecond)
@@ -54,7 +57,7 @@ func TestFetchAllGroupNeverServesAnOlderRead(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			got[i] = r.GetResources()[0].GetValue()
+			got[i] = string(r)
 		}()
 	}
 	// Let the later callers queue up behind the running read.
@@ -79,9 +82,9 @@ func TestFetchAllGroupNeverServesAnOlderRead(t *testing.T) {
 func TestFetchAllGroupCallerGivesUp(t *testing.T) {
 	var g fetchAllGroup
 	release := make(chan struct{})
-	read := func() (*models.FetchAllResponse, error) {
+	read := func() ([]byte, error) {
 		<-release
-		return &models.FetchAllResponse{}, nil
+		return nil, nil
 	}
 	bg, cancelAll := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelAll()
@@ -105,5 +108,71 @@ func TestFetchAllGroupCallerGivesUp(t *testing.T) {
 	close(release)
 	if err := <-leader; err != nil {
 		t.Fatalf("leader: %v", err)
+	}
+}
+
+// TestEncodedFetchAllIsTheSameMessage: the pre-encoded answer decodes to the
+// resources it was made from, with every field.
+func TestEncodedFetchAllIsTheSameMessage(t *testing.T) {
+	want := &models.FetchAllResponse{Resources: []*models.Resource{
+		{Key: "cell-1", Owner: "rep-1", Value: `{"cell_id":"cell-1"}`, Type: "presence", TypeCode: models.TypeCode_PRESENCE,
+			FencingToken: 7, AcquiredAtUnixMicros: 1795000000000000, ExpiresInMs: 14000},
+		{Key: "cell-2", Owner: "rep-2", Type: "presence", TypeCode: models.TypeCode_PRESENCE},
+	}}
+	b, err := proto.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wire, err := proto.Marshal(encodedFetchAll(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &models.FetchAllResponse{}
+	if err := proto.Unmarshal(wire, got); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(got, want) {
+		t.Fatalf("decoded %v, want %v", got, want)
+	}
+}
+
+// TestAppendResourceMatchesMarshal: the hand-written encoding is byte for
+// byte what proto.Marshal makes of the Resource toResource builds, for
+// every shape of row, and invalid UTF-8 is refused as proto.Marshal does.
+func TestAppendResourceMatchesMarshal(t *testing.T) {
+	rows := []store.Lock{
+		{Key: "cell-1", Owner: "rep-1", Value: `{"cell_id":"cell-1","zone":"z1"}`, Type: "presence", FencingToken: 7,
+			AcquiredAt: 1795000000000000, ExpiresIn: 14_999_999},
+		{Key: "bbs", Owner: "bbs-0", Type: "lock"},
+		{Key: "odd", Owner: "o", Type: "something-else", ExpiresIn: -5_000_000, FencingToken: 1 << 40},
+		{Key: "ünïcödé ✓", Owner: "ø", Value: string(make([]byte, 300)), Type: "presence", ExpiresIn: 999},
+		{Key: "k", Owner: "o", Value: "v"},
+	}
+	var got []byte
+	want := &models.FetchAllResponse{}
+	for _, l := range rows {
+		var err error
+		got, err = appendResource(got, store.RawLock{
+			Key: []byte(l.Key), Owner: []byte(l.Owner), Value: []byte(l.Value), Type: []byte(l.Type),
+			FencingToken: l.FencingToken, AcquiredAt: l.AcquiredAt, ExpiresIn: l.ExpiresIn,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.Resources = append(want.Resources, toResource(l))
+	}
+	wantBytes, err := proto.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(wantBytes) {
+		t.Fatalf("encodings differ:\n got %x\nwant %x", got, wantBytes)
+	}
+
+	if _, err := appendResource(nil, store.RawLock{Key: []byte("k"), Owner: []byte("o\xff"), Type: []byte("lock")}); err == nil {
+		t.Fatal("invalid UTF-8 was encoded")
+	}
+	if _, err := proto.Marshal(&models.Resource{Owner: "o\xff"}); err == nil {
+		t.Fatal("proto.Marshal accepts invalid UTF-8: the check above is not what it does")
 	}
 }

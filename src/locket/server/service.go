@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -24,7 +25,7 @@ type Store interface {
 	Release(ctx context.Context, key, owner string) (store.Lock, error)
 	ReleaseAs(ctx context.Context, rel store.Release) (store.Lock, error)
 	Fetch(ctx context.Context, key string) (store.Lock, error)
-	FetchAll(ctx context.Context, typ string) ([]store.Lock, error)
+	EachLock(ctx context.Context, typ string, f func(store.RawLock) error) error
 	History(ctx context.Context, q store.HistoryQuery) ([]store.Event, error)
 }
 
@@ -51,8 +52,10 @@ type Service struct {
 	feed *Feed
 	// enforce binds a lock to its acquirer's identity (authorization on).
 	enforce bool
-	// fetchAll shares reads between concurrent FetchAll callers.
-	fetchAll fetchAllGroup
+	// fetchAll shares reads between concurrent FetchAll callers;
+	// fetchAllBytes is the previous answer's size (capacity hint).
+	fetchAll      fetchAllGroup
+	fetchAllBytes atomic.Int64
 }
 
 // NewService returns the service. logger is the component's root logger
@@ -298,20 +301,20 @@ func (s *Service) FetchAll(ctx context.Context, req *models.FetchAllRequest) (*m
 		logger.Error("invalid-request", models.ErrInvalidType, lager.Data{"typeCode": int32(req.GetTypeCode())})
 		return nil, models.ErrInvalidType
 	}
-	resp, err := s.fetchAll.do(ctx, typ, func() (*models.FetchAllResponse, error) {
+	encoded, err := s.fetchAll.do(ctx, typ, func() ([]byte, error) {
 		dbCtx, cancel := s.dbContext(ctx) // not cancelled with ctx
 		defer cancel()
-		locks, err := s.store.FetchAll(dbCtx, typ)
+		b := make([]byte, 0, s.fetchAllBytes.Load())
+		err := s.store.EachLock(dbCtx, typ, func(l store.RawLock) error {
+			var err error
+			b, err = appendResource(b, l)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
-		resp := &models.FetchAllResponse{Resources: make([]*models.Resource, 0, len(locks))}
-		for _, l := range locks {
-			if l.Owner != "" {
-				resp.Resources = append(resp.Resources, toResource(l))
-			}
-		}
-		return resp, nil
+		s.fetchAllBytes.Store(int64(len(b)))
+		return b, nil
 	})
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
@@ -321,5 +324,5 @@ func (s *Service) FetchAll(ctx context.Context, req *models.FetchAllRequest) (*m
 		}
 		return nil, s.storeError(ctx, logger.Session("fetch-all-locks", lager.Data{"type": typ}), "failed-to-fetch-locks", err)
 	}
-	return resp, nil
+	return encodedFetchAll(encoded), nil
 }

@@ -238,7 +238,8 @@ func TestFetchAllAndCount(t *testing.T) {
 			t.Fatalf("presences: %d, %v", len(pres), err)
 		}
 		for _, p := range pres {
-			if p.Type != "presence" || !strings.HasPrefix(p.Key, "cell-") || p.Value != `{"cell_id":"x"}` || p.TTL != 15 {
+			if p.Type != "presence" || !strings.HasPrefix(p.Key, "cell-") || p.Value != `{"cell_id":"x"}` ||
+				p.FencingToken != 1 || p.AcquiredAt == 0 || p.ExpiresIn <= 10_000_000 || p.ExpiresIn > 15_000_000 {
 				t.Fatalf("presence %+v", p)
 			}
 		}
