@@ -210,16 +210,6 @@ func copyTLS(t testing.TB, dir, owner string, tls *ServerTLS) (cert, key, ca str
 	return out[0], out[1], out[2]
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // waitUp waits up to 60 s until the server at dsn accepts TCP connections
 // and answers a ping or refuses it for a reason other than not running yet.
 func waitUp(t testing.TB, driver, dsn string, exited <-chan struct{}, logFile string) {

@@ -65,15 +65,40 @@ func moduleRoot() (string, error) {
 }
 
 // FreeAddress returns a 127.0.0.1 address with a port that was free a moment
-// ago.
+// ago and that this test process has not handed out before.
 func FreeAddress(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testenv: find a free port: %v", err)
+	return fmt.Sprintf("127.0.0.1:%d", freePort(t))
+}
+
+// handedOut remembers every port freePort returned in this test process:
+// the kernel may give a port that was just closed to the next listen on :0,
+// and two addresses of one server (listen and metrics) once came out equal
+// that way, before the server had bound either.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("testenv: find a free port: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		handedOut.Lock()
+		dup := handedOut.ports[port]
+		handedOut.ports[port] = true
+		handedOut.Unlock()
+		if !dup {
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("testenv: no free port that was not handed out before")
+	return 0
 }
 
 // ServerOption changes how StartServer configures and starts a server.
