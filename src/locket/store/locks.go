@@ -303,7 +303,7 @@ func (s *Store) FetchAll(ctx context.Context, typ string) ([]Lock, error) {
 // RawLock is a row as EachLock reads it: the fields of FetchAll, with the
 // text columns as the driver's bytes, valid only until the callback returns.
 type RawLock struct {
-	Key, Owner, Value, Type               []byte
+	Key, Owner, Value, Type             []byte
 	FencingToken, AcquiredAt, ExpiresIn int64
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -106,7 +107,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	case "mysql":
 		err = s.migrateMySQL(ctx)
 	default:
-		err = s.migrateSQLite(ctx)
+		err = s.migrateSQLiteBusy(ctx)
 	}
 	if err != nil {
 		return fmt.Errorf("migrate %s schema: %w", s.dialect.name, err)
@@ -192,6 +193,25 @@ func (s *Store) migrateMySQL(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// migrateSQLiteBusy retries migrateSQLite while another process holds the
+// file: a connection switching the file to WAL as it opens answers "database
+// is locked" at once, without waiting out busy_timeout, when several
+// servers start on one new file together.
+func (s *Store) migrateSQLiteBusy(ctx context.Context) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := s.migrateSQLite(ctx)
+		if err == nil || !strings.Contains(err.Error(), "database is locked") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // migrateSQLite serves one dev server; a concurrent migration still only

@@ -100,23 +100,20 @@ func assertSchema(t *testing.T, db testenv.Database) {
 		"mysql": {
 			"path": "varchar(255) default NULL", "owner": "varchar(255) default NULL", "value": "varchar(4096) default NULL",
 			"type": "varchar(255) default ''", "modified_index": "bigint(20) default 0", "modified_id": "varchar(255) default ''",
-			"ttl": "bigint(20) default 0", "expires_at": "bigint(20) default NULL", "expires_index": "bigint(20) default NULL",
-			"sweep_at": "bigint(20) default NULL",
+			"ttl": "bigint(20) default 0", "expires_at": "bigint(20) default NULL", "expires_index": "bigint(20) default NULL", "sweep_at": "bigint(20) default NULL",
 			"fencing_token": "bigint(20) default NULL", "acquired_by": "varchar(255) default NULL", "acquired_at": "bigint(20) default NULL",
 		},
 		"postgres": {
 			"path": "character varying(255) default NULL", "owner": "character varying(255) default NULL",
 			"value": "character varying(4096) default NULL", "type": "character varying(255) default ''::character varying",
 			"modified_index": "bigint default 0", "modified_id": "character varying(255) default ''::character varying",
-			"ttl": "bigint default 0", "expires_at": "bigint default NULL", "expires_index": "bigint default NULL",
-			"sweep_at": "bigint default NULL",
+			"ttl": "bigint default 0", "expires_at": "bigint default NULL", "expires_index": "bigint default NULL", "sweep_at": "bigint default NULL",
 			"fencing_token": "bigint default NULL", "acquired_by": "character varying(255) default NULL", "acquired_at": "bigint default NULL",
 		},
 		"sqlite": {
 			"path": "VARCHAR(255) default NULL", "owner": "VARCHAR(255) default NULL", "value": "VARCHAR(4096) default NULL",
 			"type": "VARCHAR(255) default ''", "modified_index": "BIGINT default 0", "modified_id": "varchar(255) default ''",
-			"ttl": "BIGINT default 0", "expires_at": "BIGINT default NULL", "expires_index": "BIGINT default NULL",
-			"sweep_at": "BIGINT default NULL",
+			"ttl": "BIGINT default 0", "expires_at": "BIGINT default NULL", "expires_index": "BIGINT default NULL", "sweep_at": "BIGINT default NULL",
 			"fencing_token": "BIGINT default NULL", "acquired_by": "VARCHAR(255) default NULL", "acquired_at": "BIGINT default NULL",
 		},
 	}[db.Driver]
