@@ -110,3 +110,48 @@ func parallel(b *testing.B, setup func() (func() error, error)) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 }
+
+// BenchmarkDeadlineIndex is why renewals leave the indexed sweep_at alone:
+// the same one-row renewal UPDATE, once moving only the unindexed
+// expires_at (what a renewal does) and once also moving the indexed
+// sweep_at (what it did when the deadline itself was indexed).
+//
+//	go test -run '^$' -bench BenchmarkDeadlineIndex ./store
+func BenchmarkDeadlineIndex(b *testing.B) {
+	for _, driver := range []string{"mysql", "postgres"} {
+		b.Run(driver, func(b *testing.B) {
+			st, db := newStore(b, driver)
+			var keys atomic.Int64
+			for i := range benchCallers {
+				l := store.Lock{Key: fmt.Sprintf("cell-%d", i+1), Owner: "o", Value: `{"cell_id":"x"}`, Type: "presence", TTL: 15}
+				if _, err := st.Lock(context.Background(), l); err != nil {
+					b.Fatal(err)
+				}
+			}
+			admin := db.Admin(b)
+			defer admin.Close()
+			admin.SetMaxOpenConns(benchConns)
+			admin.SetMaxIdleConns(benchConns)
+			for _, v := range []struct{ name, set string }{
+				{"expires_at", "expires_at = expires_at + 1"},
+				{"expires_at+sweep_at", "expires_at = expires_at + 1, sweep_at = sweep_at + 1"},
+			} {
+				b.Run(v.name, func(b *testing.B) {
+					update, err := admin.Prepare(db.Rebind(`UPDATE locks SET ` + v.set +
+						`, modified_index = modified_index + 1, value = ? WHERE path = ? AND owner = ?`))
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer update.Close()
+					parallel(b, func() (func() error, error) {
+						key := fmt.Sprintf("cell-%d", keys.Add(1)%benchCallers+1)
+						return func() error {
+							_, err := update.Exec(`{"cell_id":"x"}`, key, "o")
+							return err
+						}, nil
+					})
+				})
+			}
+		})
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -34,8 +33,6 @@ type Store struct {
 	// hints choose a Lock's first statement (holders.go).
 	hints    holderHints
 	prepared preparedStmts
-	// fetchAllSize is the previous FetchAll's row count (capacity hint).
-	fetchAllSize atomic.Int64
 }
 
 // Defaults where the Config leaves a field zero.
