@@ -6,7 +6,6 @@ package server
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -52,10 +51,8 @@ type Service struct {
 	feed *Feed
 	// enforce binds a lock to its acquirer's identity (authorization on).
 	enforce bool
-	// fetchAll shares reads between concurrent FetchAll callers;
-	// fetchAllBytes is the previous answer's size (capacity hint).
-	fetchAll      fetchAllGroup
-	fetchAllBytes atomic.Int64
+	// fetchAll shares reads between concurrent FetchAll callers.
+	fetchAll fetchAllGroup
 }
 
 // NewService returns the service. logger is the component's root logger
@@ -304,7 +301,7 @@ func (s *Service) FetchAll(ctx context.Context, req *models.FetchAllRequest) (*m
 	encoded, err := s.fetchAll.do(ctx, typ, func() ([]byte, error) {
 		dbCtx, cancel := s.dbContext(ctx) // not cancelled with ctx
 		defer cancel()
-		b := make([]byte, 0, s.fetchAllBytes.Load())
+		var b []byte
 		err := s.store.EachLock(dbCtx, typ, func(l store.RawLock) error {
 			var err error
 			b, err = appendResource(b, l)
@@ -313,7 +310,6 @@ func (s *Service) FetchAll(ctx context.Context, req *models.FetchAllRequest) (*m
 		if err != nil {
 			return nil, err
 		}
-		s.fetchAllBytes.Store(int64(len(b)))
 		return b, nil
 	})
 	if err != nil {

@@ -92,10 +92,10 @@ func (s *Store) queryRow(ctx context.Context, q string, args []any, dest ...any)
 	done := s.stats.begin()
 	err := func() error {
 		st, err := s.prepared.stmt(ctx, s.db, q)
-		if err != nil {
+		switch {
+		case err != nil:
 			return err
-		}
-		if st != nil {
+		case st != nil:
 			return st.QueryRowContext(ctx, args...).Scan(dest...)
 		}
 		return s.db.QueryRowContext(ctx, q, args...).Scan(dest...)

@@ -89,8 +89,8 @@ func (s *Store) withToken(ctx context.Context, l Lock, res LockResult, err error
 	return res, nil
 }
 
-// boundIdentity is the acquirer identity a Lock stores and checks: ” leaves
-// it unchecked, as upstream.
+// boundIdentity is the acquirer identity a Lock stores and checks; the
+// empty string leaves it unchecked, as upstream.
 func boundIdentity(l Lock) string {
 	if l.BindIdentity {
 		return l.Identity
