@@ -10,7 +10,7 @@ import (
 // preparedStmts holds the renewal path's statements prepared on MySQL:
 // they run thousands of times a second, and a prepared statement's execution
 // is one round trip in the binary protocol, which spares the server parsing
-// the text and the driver interpolating it (13% of renewals/s). The other
+// the text and the driver interpolating it. The other
 // statements stay interpolated text, so that a foundation's shared MySQL
 // does not hold dozens of prepared statements per connection of every
 // server. (pgx prepares and caches every statement itself.)
