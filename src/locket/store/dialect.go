@@ -107,6 +107,26 @@ var selectLocks = `SELECT ` + lockColumns("db_clock.now_us") + ` FROM locks CROS
 // eventColumns are read back by History and the change feed (scanEvent).
 const eventColumns = `id, at, event, path, type, owner, previous_owner, value, fencing_token, server, request_id, identity`
 
+// upsertSQL is the one-statement acquire or renew of Postgres and SQLite
+// over n rows (9 arguments each: key, owner, value, type, a fresh GUID as
+// modified_id, ttl three times, the identity to bind), followed by
+// returning. A row whose key exists is renewed only if it is the caller's.
+func upsertSQL(n int, returning string) string {
+	const row = `(?, ?, ?, ?, 1, ?, CAST(? AS BIGINT), {now} + CAST(? AS BIGINT) * 1000000,
+		{now} + CAST(? AS BIGINT) * 1000000, 1, ?, {now})`
+	return `INSERT INTO locks (path, owner, value, type, modified_index, modified_id, ttl, expires_at, sweep_at,
+		expires_index, acquired_by, acquired_at)
+		VALUES ` + row + strings.Repeat(", "+row, n-1) + `
+		ON CONFLICT (path) DO UPDATE SET
+		value = excluded.value, type = excluded.type, ttl = excluded.ttl,
+		expires_at = {written} + excluded.ttl * 1000000,
+		sweep_at = {least}(locks.sweep_at, {now} + excluded.ttl * 1000000),
+		modified_index = locks.modified_index + 1, expires_index = locks.modified_index + 1
+		WHERE locks.owner = excluded.owner AND (COALESCE(locks.acquired_by, '') = '' OR excluded.acquired_by = ''
+			OR locks.acquired_by = excluded.acquired_by)
+		` + returning
+}
+
 // queries are the statements of one dialect, expanded once.
 type queries struct {
 	lock          string // the one-statement acquire (or renew)
@@ -254,18 +274,7 @@ func newQueries(d dialect) queries {
 	} else {
 		// No row back = the row belongs to someone else. modified_id equal to
 		// the fresh GUID sent = inserted.
-		q.lock = `INSERT INTO locks (path, owner, value, type, modified_index, modified_id, ttl, expires_at, sweep_at,
-			expires_index, acquired_by, acquired_at)
-			VALUES (?, ?, ?, ?, 1, ?, CAST(? AS BIGINT), {now} + CAST(? AS BIGINT) * 1000000,
-			{now} + CAST(? AS BIGINT) * 1000000, 1, ?, {now})
-			ON CONFLICT (path) DO UPDATE SET
-			value = excluded.value, type = excluded.type, ttl = excluded.ttl,
-			expires_at = {written} + excluded.ttl * 1000000,
-			sweep_at = {least}(locks.sweep_at, {now} + excluded.ttl * 1000000),
-			modified_index = locks.modified_index + 1, expires_index = locks.modified_index + 1
-			WHERE locks.owner = excluded.owner AND (COALESCE(locks.acquired_by, '') = '' OR excluded.acquired_by = ''
-				OR locks.acquired_by = excluded.acquired_by)
-			RETURNING modified_id, modified_index, COALESCE(locks.fencing_token, 0)`
+		q.lock = upsertSQL(1, `RETURNING modified_id, modified_index, COALESCE(locks.fencing_token, 0)`)
 		q.heartbeat = `INSERT INTO locket_servers (id, address, heartbeat_at) VALUES (?, ?, {now})
 			ON CONFLICT (id) DO UPDATE SET address = excluded.address, heartbeat_at = excluded.heartbeat_at`
 	}

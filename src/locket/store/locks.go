@@ -34,13 +34,13 @@ func (s *Store) Lock(ctx context.Context, l Lock) (LockResult, error) {
 		}
 		return LockResult{}, fmt.Errorf("lock %q: %w", l.Key, err)
 	}
-	s.hints.set(l.Key, l.Owner)
+	s.hints.set(l.Key, l.Owner, res.FencingToken)
 	return res, nil
 }
 
 func (s *Store) lock(ctx context.Context, l Lock) (LockResult, error) {
-	if s.hints.holds(l.Key, l.Owner) {
-		res, renewed, err := s.renew(ctx, l)
+	if token, ok := s.hints.holds(l.Key, l.Owner); ok {
+		res, renewed, err := s.renewHinted(ctx, l, token)
 		if err != nil || renewed {
 			return s.withToken(ctx, l, res, err)
 		}

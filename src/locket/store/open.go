@@ -33,6 +33,10 @@ type Store struct {
 	// hints choose a Lock's first statement (holders.go).
 	hints    holderHints
 	prepared preparedStmts
+	// renewals batches hinted renewals (renewals.go).
+	renewals     renewalQueue
+	renewalStmts renewalStmts
+	renewalStall time.Duration
 }
 
 // Defaults where the Config leaves a field zero.
@@ -78,7 +82,8 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.MaxConnLifetime > 0 {
 		db.SetConnMaxLifetime(cfg.MaxConnLifetime)
 	}
-	st := &Store{db: db, dialect: d, q: newQueries(d), server: cfg.ServerName, changed: make(chan struct{}, 1)}
+	st := &Store{db: db, dialect: d, q: newQueries(d), server: cfg.ServerName, changed: make(chan struct{}, 1),
+		renewalStall: renewalStall}
 	if d.mysql {
 		st.prepared.queries = []string{st.q.renew, st.q.holder}
 	}
