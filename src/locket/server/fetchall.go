@@ -27,6 +27,11 @@ type fetchAllGroup struct {
 	mu       sync.Mutex
 	pending  map[string]*fetchAllRead // per type: the read that has not started
 	inFlight map[string]chan struct{} // per type: closed when the running read ends
+	// sizes: per type, the length of the last answer. The next read
+	// allocates about that much at once: growing a 4 MB answer by doubling
+	// cost a fifth of the server's CPU under FetchAll load (fresh pages
+	// faulted in and copied at every step).
+	sizes map[string]int
 }
 
 type fetchAllRead struct {
@@ -38,11 +43,13 @@ type fetchAllRead struct {
 // do returns the answer of a read of typ that starts after the call. The
 // read runs on its own goroutine, so that a caller that gives up leaves it
 // to the others; read must therefore not depend on one caller's context.
-func (g *fetchAllGroup) do(ctx context.Context, typ string, read func() ([]byte, error)) ([]byte, error) {
+// read gets the length of the previous answer of typ (0 for the first).
+func (g *fetchAllGroup) do(ctx context.Context, typ string, read func(sizeHint int) ([]byte, error)) ([]byte, error) {
 	g.mu.Lock()
 	if g.pending == nil {
 		g.pending = map[string]*fetchAllRead{}
 		g.inFlight = map[string]chan struct{}{}
+		g.sizes = map[string]int{}
 	}
 	r, joined := g.pending[typ]
 	if !joined {
@@ -62,7 +69,7 @@ func (g *fetchAllGroup) do(ctx context.Context, typ string, read func() ([]byte,
 
 // run starts the pending read r once the read of typ in flight has ended;
 // whoever arrives until then joins r.
-func (g *fetchAllGroup) run(typ string, r *fetchAllRead, read func() ([]byte, error)) {
+func (g *fetchAllGroup) run(typ string, r *fetchAllRead, read func(sizeHint int) ([]byte, error)) {
 	for {
 		g.mu.Lock()
 		running := g.inFlight[typ]
@@ -70,10 +77,14 @@ func (g *fetchAllGroup) run(typ string, r *fetchAllRead, read func() ([]byte, er
 			delete(g.pending, typ)
 			ended := make(chan struct{})
 			g.inFlight[typ] = ended
+			hint := g.sizes[typ]
 			g.mu.Unlock()
-			r.encoded, r.err = read()
+			r.encoded, r.err = read(hint)
 			g.mu.Lock()
 			delete(g.inFlight, typ)
+			if r.err == nil {
+				g.sizes[typ] = len(r.encoded)
+			}
 			g.mu.Unlock()
 			close(ended)
 			close(r.done)

@@ -20,7 +20,9 @@ func TestFetchAllGroupNeverServesAnOlderRead(t *testing.T) {
 	var g fetchAllGroup
 	var reads, running, maxRunning atomic.Int32
 	release := make(chan struct{})
-	read := func() ([]byte, error) {
+	var hints []int // guarded by the group: one read at a time
+	read := func(sizeHint int) ([]byte, error) {
+		hints = append(hints, sizeHint)
 		n := reads.Add(1)
 		if r := running.Add(1); r > maxRunning.Load() {
 			maxRunning.Store(r)
@@ -29,7 +31,7 @@ func TestFetchAllGroupNeverServesAnOlderRead(t *testing.T) {
 		if n == 1 {
 			<-release // the first read runs until the others have arrived
 		}
-		return []byte{byte('0' + n)}, nil
+		return []byte{byte('0' + n), 'x', 'y'}, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -40,7 +42,7 @@ func TestFetchAllGroupNeverServesAnOlderRead(t *testing.T) {
 		if err != nil {
 			t.Error(err)
 		}
-		first <- string(r)
+		first <- string(r[:1])
 	}()
 	for reads.Load() == 0 {
 		time.Sleep(time.Millisecond)
@@ -57,7 +59,7 @@ func TestFetchAllGroupNeverServesAnOlderRead(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			got[i] = string(r)
+			got[i] = string(r[:1])
 		}()
 	}
 	// Let the later callers queue up behind the running read.
@@ -75,6 +77,10 @@ func TestFetchAllGroupNeverServesAnOlderRead(t *testing.T) {
 	if reads.Load() != 2 || maxRunning.Load() != 1 {
 		t.Fatalf("%d reads, at most %d at once; want 2 and 1", reads.Load(), maxRunning.Load())
 	}
+	// Each read is sized after the one before it.
+	if len(hints) != 2 || hints[0] != 0 || hints[1] != 3 {
+		t.Fatalf("size hints %v, want [0 3]", hints)
+	}
 }
 
 // TestFetchAllGroupCallerGivesUp: a caller whose context ends stops waiting;
@@ -82,7 +88,7 @@ func TestFetchAllGroupNeverServesAnOlderRead(t *testing.T) {
 func TestFetchAllGroupCallerGivesUp(t *testing.T) {
 	var g fetchAllGroup
 	release := make(chan struct{})
-	read := func() ([]byte, error) {
+	read := func(int) ([]byte, error) {
 		<-release
 		return nil, nil
 	}

@@ -298,10 +298,10 @@ func (s *Service) FetchAll(ctx context.Context, req *models.FetchAllRequest) (*m
 		logger.Error("invalid-request", models.ErrInvalidType, lager.Data{"typeCode": int32(req.GetTypeCode())})
 		return nil, models.ErrInvalidType
 	}
-	encoded, err := s.fetchAll.do(ctx, typ, func() ([]byte, error) {
+	encoded, err := s.fetchAll.do(ctx, typ, func(sizeHint int) ([]byte, error) {
 		dbCtx, cancel := s.dbContext(ctx) // not cancelled with ctx
 		defer cancel()
-		var b []byte
+		b := make([]byte, 0, sizeHint+sizeHint/8) // room for some growth
 		err := s.store.EachLock(dbCtx, typ, func(l store.RawLock) error {
 			var err error
 			b, err = appendResource(b, l)
