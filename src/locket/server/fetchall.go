@@ -29,8 +29,8 @@ type fetchAllGroup struct {
 	inFlight map[string]chan struct{} // per type: closed when the running read ends
 	// sizes: per type, the length of the last answer. The next read
 	// allocates about that much at once: growing a 4 MB answer by doubling
-	// cost a fifth of the server's CPU under FetchAll load (fresh pages
-	// faulted in and copied at every step).
+	// (fresh pages faulted in and copied at every step) was a large part of
+	// the server's CPU under FetchAll load (docs/architecture.md).
 	sizes map[string]int
 }
 

@@ -46,6 +46,11 @@ func (s *Store) lock(ctx context.Context, l Lock) (LockResult, error) {
 		}
 		// Gone or taken since: decide on what the table holds now.
 	}
+	leave, err := s.admit.enter(ctx)
+	if err != nil {
+		return LockResult{}, err
+	}
+	defer leave()
 	owner, acquiredBy, found, err := s.holder(ctx, l.Key)
 	if err != nil {
 		return LockResult{}, err
@@ -216,7 +221,11 @@ type Release struct {
 func (s *Store) ReleaseAs(ctx context.Context, rel Release) (Lock, error) {
 	var l Lock
 	err := retry(ctx, func() error {
-		var err error
+		leave, err := s.admit.enter(ctx)
+		if err != nil {
+			return err
+		}
+		defer leave()
 		l, err = s.releaseTx(ctx, rel)
 		return err
 	})

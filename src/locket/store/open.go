@@ -37,6 +37,8 @@ type Store struct {
 	renewals     renewalQueue
 	renewalStmts renewalStmts
 	renewalStall time.Duration
+	// admit bounds acquisitions and releases (admission.go).
+	admit admission
 }
 
 // Defaults where the Config leaves a field zero.
@@ -83,7 +85,10 @@ func Open(cfg Config) (*Store, error) {
 		db.SetConnMaxLifetime(cfg.MaxConnLifetime)
 	}
 	st := &Store{db: db, dialect: d, q: newQueries(d), server: cfg.ServerName, changed: make(chan struct{}, 1),
-		renewalStall: renewalStall}
+		renewals: renewalQueue{slots: renewalStatements}, renewalStall: renewalStall}
+	if cfg.Driver != "sqlite" {
+		st.admit = newAdmission(cfg.MaxOpenConns)
+	}
 	if d.mysql {
 		st.prepared.queries = []string{st.q.renew, st.q.holder}
 	}

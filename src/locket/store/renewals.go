@@ -16,8 +16,8 @@ import (
 // one and are written together, up to maxRenewalBatch rows per statement:
 // one round trip, one commit and one log flush for all of them. So batching
 // never delays a renewal on an idle database, and under load the database
-// does a fraction of the statements. (docs/benchmarks.md has the figures
-// for 2 against 4 and 8 statements.)
+// does a fraction of the statements. (BenchmarkRenewalStatements compares 1,
+// 2, 4 and 8 statements; docs/benchmarks.md has the figures.)
 //
 // A statement still running after renewalStall (waiting for a row lock
 // someone holds, say) gives up its slot: it keeps its own batch waiting, but
@@ -57,18 +57,19 @@ func (b *renewalBatch) fits(key string) bool {
 // renewalQueue hands out renewalStatements slots and queues the renewals
 // that find none free.
 type renewalQueue struct {
+	slots  int // renewalStatements; a benchmark sets others
 	mu     sync.Mutex
 	active int             // statements running
 	queue  []*renewalBatch // waiting for a slot, oldest first
 }
 
-// renew writes a hinted renewal, alone or in a batch. renewed is false when
-// the row is gone or someone else's (as for renew).
+// renewHinted writes a hinted renewal, alone or in a batch. renewed is
+// false when the row is gone or someone else's (as for renew).
 func (s *Store) renewHinted(ctx context.Context, l Lock, token int64) (LockResult, bool, error) {
 	r := &renewal{ctx: ctx, l: l, token: token}
 	q := &s.renewals
 	q.mu.Lock()
-	if len(q.queue) == 0 && q.active < renewalStatements {
+	if len(q.queue) == 0 && q.active < q.slots {
 		q.active++
 		q.mu.Unlock()
 		s.runRenewals([]*renewal{r})
@@ -79,7 +80,9 @@ func (s *Store) renewHinted(ctx context.Context, l Lock, token int64) (LockResul
 		b = q.queue[n-1]
 		b.items = append(b.items, r)
 		q.mu.Unlock()
-		// The batch's first renewal runs it; its context bounds the wait.
+		// The batch's first renewal runs it. The wait is bounded: a stalled
+		// statement passes its slot on, and the batch's statement ends by
+		// the latest of its renewals' deadlines.
 		<-b.done
 		return r.outcome(ctx, s)
 	}
@@ -87,8 +90,8 @@ func (s *Store) renewHinted(ctx context.Context, l Lock, token int64) (LockResul
 	q.queue = append(q.queue, b)
 	q.mu.Unlock()
 	// This renewal leads the batch: the others wait on it, so it runs the
-	// batch even if its own caller gives up meanwhile (the batch skips
-	// renewals whose callers gave up, see writeRenewals).
+	// batch even if its own context ends meanwhile (the batch skips the
+	// renewals whose contexts ended, see writeRenewals).
 	<-b.start
 	s.runRenewals(b.items)
 	close(b.done)
@@ -129,8 +132,9 @@ func (r *renewal) outcome(ctx context.Context, s *Store) (LockResult, bool, erro
 	return r.res, r.renewed, r.err
 }
 
-// writeRenewals writes rs and records each outcome. A renewal whose caller
-// already gave up is not written (see Service.Lock).
+// writeRenewals writes rs and records each outcome. A renewal whose context
+// ended while it queued is not written (its caller has given up; see
+// Service.Lock).
 func (s *Store) writeRenewals(rs []*renewal) {
 	live := rs[:0:0]
 	for _, r := range rs {

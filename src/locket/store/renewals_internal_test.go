@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -340,5 +341,56 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// BenchmarkRenewalStatements: store renewals per second, 64 callers each
+// renewing its own key on 32 connections, with 1, 2, 4 and 8 renewal
+// statements allowed at once, and without batching (every renewal its own
+// statement, as before batching).
+//
+//	go test -run '^$' -bench BenchmarkRenewalStatements ./store
+func BenchmarkRenewalStatements(b *testing.B) {
+	for _, driver := range []string{"mysql", "postgres"} {
+		b.Run(driver, func(b *testing.B) {
+			db := testenv.NewDatabase(b, driver)
+			st, err := Open(Config{Driver: driver, DSN: db.DSN, MaxOpenConns: 32})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			ctx := context.Background()
+			if err := st.Migrate(ctx); err != nil {
+				b.Fatal(err)
+			}
+			const callers = 64
+			for i := range callers {
+				if _, err := st.Lock(ctx, Lock{Key: fmt.Sprintf("cell-%d", i), Owner: "o", Value: `{"cell_id":"x"}`, Type: "presence", TTL: 15}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for _, slots := range []int{1, 2, 4, 8, 0} {
+				name := fmt.Sprintf("statements=%d", slots)
+				if slots == 0 {
+					name, slots = "unbatched", callers // never a queue
+				}
+				b.Run(name, func(b *testing.B) {
+					st.renewals.slots = slots
+					var next atomic.Int64
+					b.SetParallelism((callers + 1) / 2)
+					b.ResetTimer()
+					b.RunParallel(func(pb *testing.PB) {
+						l := Lock{Key: fmt.Sprintf("cell-%d", next.Add(1)%callers), Owner: "o", Value: `{"cell_id":"x"}`, Type: "presence", TTL: 15}
+						for pb.Next() {
+							if _, err := st.Lock(ctx, l); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "renewals/s")
+				})
+			}
+		})
 	}
 }
