@@ -12,11 +12,13 @@ import (
 // l.TTL (seconds). It returns ErrCollision when another non-empty owner
 // holds the key.
 //
-// A renewal is one statement, one round trip: when this store saw the
-// owner's previous Lock succeed (the hints), Lock goes straight to the
-// UPDATE. Otherwise it first reads the holder without a row lock, so a
-// collision - the standby's retry, every few seconds for every standby - is
-// one plain read that never queues behind the holder's writes.
+// A renewal is one statement, one round trip, shared with other renewals
+// when the database is busy (renewals.go): when this store saw the owner's
+// previous Lock succeed (the hints), Lock goes straight to the UPDATE.
+// Otherwise (admitted first, see admission.go) it reads the holder without
+// a row lock, so a collision - the standby's retry, every few seconds for
+// every standby - is one plain read that never queues behind the holder's
+// writes.
 func (s *Store) Lock(ctx context.Context, l Lock) (LockResult, error) {
 	if l.TTL > MaxTTL {
 		return LockResult{}, fmt.Errorf("lock %q: ttl %d s is over the maximum of %d s", l.Key, l.TTL, int64(MaxTTL))
