@@ -17,18 +17,8 @@ func TestRenewalsGoFirst(t *testing.T) {
 		if driver == "sqlite" {
 			t.Skip("SQLite has one connection, used in turn")
 		}
-		db := testenv.NewDatabase(t, driver)
 		const pool = 6
-		st, err := Open(Config{Driver: driver, DSN: db.DSN, MaxOpenConns: pool})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := st.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
+		st, db, ctx := newInternalStore(t, driver, pool)
 		held := Lock{Key: "bbs", Owner: "bbs-1", Type: "lock", TTL: 15}
 		if _, err := st.Lock(ctx, held); err != nil {
 			t.Fatal(err)

@@ -174,6 +174,8 @@ func (s *Store) writeRenewals(rs []*renewal) {
 	}
 }
 
+// batchContext is the context of a batch's statement: the values of the
+// first renewal's, no cancellation, the latest of their deadlines.
 func batchContext(rs []*renewal) (context.Context, context.CancelFunc) {
 	var latest time.Time
 	for _, r := range rs {

@@ -21,19 +21,9 @@ func TestBatchedRenewals(t *testing.T) {
 		if driver == "sqlite" {
 			t.Skip("SQLite has one writer: nothing to hold a row lock with")
 		}
-		db := testenv.NewDatabase(t, driver)
-		st, err := Open(Config{Driver: driver, DSN: db.DSN, MaxOpenConns: 16})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
+		st, db, ctx := newInternalStore(t, driver, 16)
 		// The test holds rows as long as it takes to queue the renewals.
 		st.renewalStall = time.Hour
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := st.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
 		admin := db.Admin(t)
 		defer admin.Close()
 
@@ -218,17 +208,7 @@ func TestStalledRenewals(t *testing.T) {
 		if driver == "sqlite" {
 			t.Skip("SQLite has one writer: nothing to hold a row lock with")
 		}
-		db := testenv.NewDatabase(t, driver)
-		st, err := Open(Config{Driver: driver, DSN: db.DSN, MaxOpenConns: 16})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := st.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
+		st, db, ctx := newInternalStore(t, driver, 16)
 		lock := func(i int) Lock { return Lock{Key: fmt.Sprintf("k%d", i), Owner: "o", Type: "lock", TTL: 15} }
 		for i := range 10 {
 			if _, err := st.Lock(ctx, lock(i)); err != nil {
@@ -294,17 +274,7 @@ func TestBatchedRenewalRefused(t *testing.T) {
 		if driver == "sqlite" {
 			t.Skip("SQLite stores any length (the server refuses overlong fields before the store)")
 		}
-		db := testenv.NewDatabase(t, driver)
-		st, err := Open(Config{Driver: driver, DSN: db.DSN})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := st.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
+		st, _, ctx := newInternalStore(t, driver, 0)
 		var rs []*renewal
 		for i := range 3 {
 			l := Lock{Key: fmt.Sprintf("k%d", i), Owner: "o", Type: "lock", TTL: 15}
@@ -333,6 +303,24 @@ func TestBatchedRenewalRefused(t *testing.T) {
 	})
 }
 
+// newInternalStore opens a migrated store on a fresh database of driver,
+// closed when the test ends, and a context for the test's calls.
+func newInternalStore(t testing.TB, driver string, maxOpenConns int) (*Store, testenv.Database, context.Context) {
+	t.Helper()
+	db := testenv.NewDatabase(t, driver)
+	st, err := Open(Config{Driver: driver, DSN: db.DSN, MaxOpenConns: maxOpenConns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return st, db, ctx
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -353,16 +341,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func BenchmarkRenewalStatements(b *testing.B) {
 	for _, driver := range []string{"mysql", "postgres"} {
 		b.Run(driver, func(b *testing.B) {
-			db := testenv.NewDatabase(b, driver)
-			st, err := Open(Config{Driver: driver, DSN: db.DSN, MaxOpenConns: 32})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer st.Close()
+			st, _, _ := newInternalStore(b, driver, 32)
 			ctx := context.Background()
-			if err := st.Migrate(ctx); err != nil {
-				b.Fatal(err)
-			}
 			const callers = 64
 			for i := range callers {
 				if _, err := st.Lock(ctx, Lock{Key: fmt.Sprintf("cell-%d", i), Owner: "o", Value: `{"cell_id":"x"}`, Type: "presence", TTL: 15}); err != nil {
