@@ -571,11 +571,14 @@ func checkExpiry(r *Result, c CheckConfig, x *index, ts []*tenure) {
 	}
 }
 
-// effectiveStart is the earliest moment op can have taken effect.
+// effectiveStart is the earliest moment op can have taken effect. A request
+// its client sent while cut off arrives after the heal; one sent before the
+// cut was certainly in effect (Injected: installing the routes takes time)
+// may have got through at once, its answer lost.
 func effectiveStart(h *History, op Op) int64 {
 	at := op.Start
 	for _, f := range h.Faults {
-		if f.Kind != Partition || f.HealStart == 0 || op.Start < f.Start || op.Start > f.HealStart {
+		if f.Kind != Partition || f.HealStart == 0 || op.Start < f.Injected || op.Start > f.HealStart {
 			continue
 		}
 		for _, a := range f.Agents {

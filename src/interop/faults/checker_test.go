@@ -146,6 +146,22 @@ func TestCheckerExpiry(t *testing.T) {
 	if r := check(h); r.LateExpiries != 0 {
 		t.Fatalf("a renewal that may have taken effect judged: %+v", r)
 	}
+	// A partitioned owner's retry arrives after the heal (at 9000): the
+	// row must be gone by then...
+	cut := Fault{Kind: Partition, Agents: []string{"a"}, Start: 1900 * msec, Injected: 2100 * msec, HealStart: 9000 * msec, Healed: 9000 * msec}
+	h = history(append(ops, lockOp("a", "A", "k", 2200, 3200, Fail))...)
+	h.Faults = []Fault{cut}
+	observe(h, 4600, map[string]Row{"k": {Owner: "A", ModifiedID: "m1"}})
+	if r := check(h); r.VeryLateExpiries != 1 {
+		t.Fatalf("a renewal sent while cut off, judged as if it had arrived: %+v", r)
+	}
+	// ...but one sent while the cut was being made may have got through.
+	h = history(append(ops, lockOp("a", "A", "k", 2000, 3000, Fail))...)
+	h.Faults = []Fault{cut}
+	observe(h, 4600, map[string]Row{"k": {Owner: "A", ModifiedID: "m1"}})
+	if r := check(h); r.LateExpiries != 0 {
+		t.Fatalf("a renewal sent before the cut was in effect judged: %+v", r)
+	}
 }
 
 func TestCheckerOutageGrace(t *testing.T) {

@@ -87,14 +87,20 @@ func (s *Service) session(ctx context.Context, name string) lager.Logger {
 
 // dbContext bounds the request's database work. It is not cancelled with the
 // request (as upstream): a client that gives up does not abort a statement
-// halfway, which on MySQL would also cost the connection.
+// halfway, which on MySQL would also cost the connection. A write that has
+// not started when the client gives up is not started (store.WithCaller).
 func (s *Service) dbContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), s.dbTimeout)
+	dbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.dbTimeout)
+	return store.WithCaller(dbCtx, ctx), cancel
 }
 
-// storeError logs a database failure and maps it to the gRPC answer.
+// storeError logs a database failure and maps it to the gRPC answer. A
+// write its client gave up on before it started is no failure of ours:
+// the interceptor's context-cancelled line records it.
 func (s *Service) storeError(ctx context.Context, logger lager.Logger, action string, err error) error {
-	logger.Error(action, err)
+	if !errors.Is(err, store.ErrAbandoned) {
+		logger.Error(action, err)
+	}
 	if ctx.Err() != nil {
 		return status.FromContextError(ctx.Err()).Err()
 	}
@@ -165,12 +171,6 @@ func (s *Service) Lock(ctx context.Context, req *models.LockRequest) (*models.Lo
 		return nil, err
 	}
 
-	// A request its client already gave up on (a server that hung and woke
-	// up, a queue behind a slow database) must not write: it could re-take a
-	// lock its owner has since released.
-	if err := ctx.Err(); err != nil {
-		return nil, status.FromContextError(err).Err()
-	}
 	lockLogger := logger.Session("lock", lockData(res.GetKey(), res.GetOwner(), typ))
 	dbCtx, cancel := s.dbContext(ctx)
 	defer cancel()

@@ -23,15 +23,25 @@ func newAdmission(maxOpenConns int) admission {
 	return make(admission, n)
 }
 
-// enter waits for a place; the returned func gives it back.
+// enter waits for a place; the returned func gives it back. A caller that
+// gave up meanwhile gets ErrAbandoned and no place (caller.go).
 func (a admission) enter(ctx context.Context) (func(), error) {
 	if a == nil {
+		if err := startable(ctx); err != nil {
+			return nil, err
+		}
 		return func() {}, nil
 	}
 	select {
 	case a <- struct{}{}:
-		return func() { <-a }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-callerDone(ctx):
+		return nil, startable(ctx)
 	}
+	if err := startable(ctx); err != nil {
+		<-a
+		return nil, err
+	}
+	return func() { <-a }, nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -79,6 +80,74 @@ func TestRenewalsGoFirst(t *testing.T) {
 			if err := <-acquired; err != nil {
 				t.Errorf("acquisition after the hold: %v", err)
 			}
+		}
+	})
+}
+
+// TestAbandonedReleaseNotStarted: a Release still waiting for admission when
+// its client gives up is not started. Else the owner's next renewal, which
+// does not wait there, could be overtaken by it: the owner would be told it
+// holds a lock that is then deleted.
+func TestAbandonedReleaseNotStarted(t *testing.T) {
+	testenv.ForEachDriver(t, func(t *testing.T, driver string) {
+		if driver == "sqlite" {
+			t.Skip("SQLite has one connection and no admission")
+		}
+		// One acquisition or release at a time.
+		st, db, ctx := newInternalStore(t, driver, renewalStatements+reservedConns+1)
+		held := Lock{Key: "bbs", Owner: "bbs-1", Type: "lock", TTL: 15}
+		if _, err := st.Lock(ctx, held); err != nil {
+			t.Fatal(err)
+		}
+
+		// An acquisition waiting for a row another session holds takes the
+		// one place.
+		admin := db.Admin(t)
+		defer admin.Close()
+		if _, err := admin.ExecContext(ctx, db.Rebind(`INSERT INTO locks (path, owner, value, type, modified_index, modified_id, ttl)
+			VALUES (?, '', '', 'presence', 1, 'g', 15)`), "cell-0"); err != nil {
+			t.Fatal(err)
+		}
+		tx, err := admin.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		if _, err := tx.ExecContext(ctx, db.Rebind(`SELECT owner FROM locks WHERE path = ? FOR UPDATE`), "cell-0"); err != nil {
+			t.Fatal(err)
+		}
+		acquired := make(chan error, 1)
+		go func() {
+			_, err := st.Lock(ctx, Lock{Key: "cell-0", Owner: "rep", Type: "presence", TTL: 15})
+			acquired <- err
+		}()
+		waitFor(t, "the acquisition waiting for the held row", func() bool { return st.stats.inFlight.Load() >= 1 })
+
+		// The release queues behind it; its client gives up.
+		caller, giveUp := context.WithCancel(ctx)
+		released := make(chan error, 1)
+		go func() {
+			_, err := st.Release(WithCaller(ctx, caller), held.Key, held.Owner)
+			released <- err
+		}()
+		time.Sleep(50 * time.Millisecond) // either way (queued or not yet), it must not start
+		giveUp()
+
+		// The owner renews, then the place comes free.
+		if _, err := st.Lock(ctx, held); err != nil {
+			t.Fatalf("renewal: %v", err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-acquired; err != nil {
+			t.Fatalf("acquisition: %v", err)
+		}
+		if err := <-released; !errors.Is(err, ErrAbandoned) {
+			t.Errorf("release whose client gave up: %v, want ErrAbandoned", err)
+		}
+		if l, err := st.Fetch(ctx, held.Key); err != nil || l.Owner != held.Owner {
+			t.Errorf("after the abandoned release, %s is %+v, %v; want still held by %s", held.Key, l, err, held.Owner)
 		}
 	})
 }

@@ -145,6 +145,9 @@ func retry(ctx context.Context, f func() error) error {
 		case <-ctx.Done():
 			t.Stop()
 			return err
+		case <-callerDone(ctx):
+			t.Stop()
+			return err
 		case <-t.C:
 		}
 		backoff *= 2

@@ -41,6 +41,12 @@ func (s *Store) Lock(ctx context.Context, l Lock) (LockResult, error) {
 }
 
 func (s *Store) lock(ctx context.Context, l Lock) (LockResult, error) {
+	// A request its client already gave up on (a server that hung and woke
+	// up, a retry after a slow attempt) must not write: it could re-take a
+	// lock its owner has since released.
+	if err := startable(ctx); err != nil {
+		return LockResult{}, err
+	}
 	if token, ok := s.hints.holds(l.Key, l.Owner); ok {
 		res, renewed, err := s.renewHinted(ctx, l, token)
 		if err != nil || renewed {

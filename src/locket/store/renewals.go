@@ -127,18 +127,20 @@ func (s *Store) nextRenewals() {
 
 func (r *renewal) outcome(ctx context.Context, s *Store) (LockResult, bool, error) {
 	if r.alone {
+		if err := startable(ctx); err != nil {
+			return LockResult{}, false, err
+		}
 		return s.renew(ctx, r.l)
 	}
 	return r.res, r.renewed, r.err
 }
 
-// writeRenewals writes rs and records each outcome. A renewal whose context
-// ended while it queued is not written (its caller has given up; see
-// Service.Lock).
+// writeRenewals writes rs and records each outcome. A renewal whose caller
+// gave up while it queued is not written (caller.go).
 func (s *Store) writeRenewals(rs []*renewal) {
 	live := rs[:0:0]
 	for _, r := range rs {
-		if err := r.ctx.Err(); err != nil {
+		if err := startable(r.ctx); err != nil {
 			r.err = err
 			continue
 		}
