@@ -18,8 +18,9 @@ import (
 // Release waits before it writes: for a pool place (admission), in the
 // renewal queue, between retries.
 
-// ErrAbandoned: the caller gave up before the write started; nothing was
-// written.
+// ErrAbandoned: the caller gave up while the write waited (for admission,
+// in the renewal queue, before a retry), so it was not started, or not
+// tried again.
 var ErrAbandoned = errors.New("caller gave up before the write started")
 
 type callerKey struct{}

@@ -127,9 +127,7 @@ func (s *Store) nextRenewals() {
 
 func (r *renewal) outcome(ctx context.Context, s *Store) (LockResult, bool, error) {
 	if r.alone {
-		if err := startable(ctx); err != nil {
-			return LockResult{}, false, err
-		}
+		// The batch ran and may have renewed it: started work is finished.
 		return s.renew(ctx, r.l)
 	}
 	return r.res, r.renewed, r.err
