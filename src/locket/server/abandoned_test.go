@@ -21,19 +21,12 @@ import (
 // (it reaches the service with its context done, e.g. from a server that hung
 // and woke up) must not take the lock.
 func TestAbandonedLockWritesNothing(t *testing.T) {
-	st, err := store.Open(store.Config{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "locket.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	st := sqliteStore(t)
 	svc := server.NewService(lager.NewLogger("locket"), st, 5*time.Second)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = svc.Lock(ctx, &models.LockRequest{
+	_, err := svc.Lock(ctx, &models.LockRequest{
 		Resource:     &models.Resource{Key: "bbs", Owner: "stale", TypeCode: models.TypeCode_LOCK},
 		TtlInSeconds: 15,
 	})
@@ -49,14 +42,7 @@ func TestAbandonedLockWritesNothing(t *testing.T) {
 // delete a lock its owner may have renewed since; and the client giving up
 // is not logged as a database failure.
 func TestAbandonedReleaseDeletesNothing(t *testing.T) {
-	st, err := store.Open(store.Config{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "locket.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	st := sqliteStore(t)
 	logger := lager.NewLogger("locket")
 	var logs bytes.Buffer
 	logger.RegisterSink(lager.NewWriterSink(&logs, lager.DEBUG))
@@ -77,4 +63,18 @@ func TestAbandonedReleaseDeletesNothing(t *testing.T) {
 	if strings.Contains(logs.String(), `"log_level":2`) { // lager.ERROR
 		t.Errorf("the client giving up was logged as an error:\n%s", logs.String())
 	}
+}
+
+// sqliteStore opens a migrated store on a SQLite file of the test's own.
+func sqliteStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(store.Config{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "locket.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"testing"
@@ -25,35 +26,16 @@ func TestRenewalsGoFirst(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		// Unowned rows (anyone may take them) that another session holds:
-		// acquiring one waits for the row lock.
-		admin := db.Admin(t)
-		defer admin.Close()
 		const piled = 2 * pool
-		keys := make([]any, piled)
+		keys := make([]string, piled)
 		for i := range keys {
 			keys[i] = fmt.Sprintf("cell-%d", i)
-			if _, err := admin.ExecContext(ctx, db.Rebind(`INSERT INTO locks (path, owner, value, type, modified_index, modified_id, ttl)
-				VALUES (?, '', '', 'presence', 1, 'g', 15)`), keys[i]); err != nil {
-				t.Fatal(err)
-			}
 		}
-		tx, err := admin.BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tx.Rollback()
-		for _, k := range keys {
-			// One key at a time: MySQL scans a small table for an IN list
-			// and would lock every row it read.
-			if _, err := tx.ExecContext(ctx, db.Rebind(`SELECT owner FROM locks WHERE path = ? FOR UPDATE`), k); err != nil {
-				t.Fatal(err)
-			}
-		}
+		tx := holdUnownedRows(t, ctx, db, keys...)
 		acquired := make(chan error, piled)
 		for _, k := range keys {
 			go func() {
-				_, err := st.Lock(ctx, Lock{Key: k.(string), Owner: "rep", Type: "presence", TTL: 15})
+				_, err := st.Lock(ctx, Lock{Key: k, Owner: "rep", Type: "presence", TTL: 15})
 				acquired <- err
 			}()
 		}
@@ -102,20 +84,7 @@ func TestAbandonedReleaseNotStarted(t *testing.T) {
 
 		// An acquisition waiting for a row another session holds takes the
 		// one place.
-		admin := db.Admin(t)
-		defer admin.Close()
-		if _, err := admin.ExecContext(ctx, db.Rebind(`INSERT INTO locks (path, owner, value, type, modified_index, modified_id, ttl)
-			VALUES (?, '', '', 'presence', 1, 'g', 15)`), "cell-0"); err != nil {
-			t.Fatal(err)
-		}
-		tx, err := admin.BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tx.Rollback()
-		if _, err := tx.ExecContext(ctx, db.Rebind(`SELECT owner FROM locks WHERE path = ? FOR UPDATE`), "cell-0"); err != nil {
-			t.Fatal(err)
-		}
+		tx := holdUnownedRows(t, ctx, db, "cell-0")
 		acquired := make(chan error, 1)
 		go func() {
 			_, err := st.Lock(ctx, Lock{Key: "cell-0", Owner: "rep", Type: "presence", TTL: 15})
@@ -150,4 +119,32 @@ func TestAbandonedReleaseNotStarted(t *testing.T) {
 			t.Errorf("after the abandoned release, %s is %+v, %v; want still held by %s", held.Key, l, err, held.Owner)
 		}
 	})
+}
+
+// holdUnownedRows inserts unowned rows (anyone may take them) under keys and
+// holds them in a transaction of another session: acquiring one waits for
+// its row lock until the transaction ends (the test's cleanup rolls it back).
+func holdUnownedRows(t *testing.T, ctx context.Context, db testenv.Database, keys ...string) *sql.Tx {
+	t.Helper()
+	admin := db.Admin(t)
+	t.Cleanup(func() { admin.Close() })
+	for _, k := range keys {
+		if _, err := admin.ExecContext(ctx, db.Rebind(`INSERT INTO locks (path, owner, value, type, modified_index, modified_id, ttl)
+			VALUES (?, '', '', 'presence', 1, 'g', 15)`), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx, err := admin.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback() })
+	for _, k := range keys {
+		// One key at a time: MySQL scans a small table for an IN list and
+		// would lock every row it read.
+		if _, err := tx.ExecContext(ctx, db.Rebind(`SELECT owner FROM locks WHERE path = ? FOR UPDATE`), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tx
 }
