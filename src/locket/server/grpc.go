@@ -72,7 +72,7 @@ func New(o Options) (*Server, error) {
 	az := &authorizer{rules: o.Authorization, logger: o.Logger.Session("authorization")}
 	s := &Server{Health: health.NewServer(), logger: o.Logger, feed: o.Feed}
 	s.GRPC = grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(o.TLS)),
+		grpc.Creds(identityCreds{credentials.NewTLS(o.TLS)}),
 		// Long-lived workers instead of a goroutine per request: a fresh
 		// goroutine grows its stack (copying it) on every request that
 		// reaches the database driver, which cost 8% of the server's CPU
