@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"code.cloudfoundry.org/lager/v3"
 	"code.cloudfoundry.org/lager/v3/lagerflags"
@@ -39,7 +40,7 @@ func newLogger(cfg config.Config, w io.Writer) (lager.Logger, *lager.Reconfigura
 	reconf := lager.NewReconfigurableSink(sink, level)
 	logger := lager.NewLogger("locket")
 	logger.RegisterSink(reconf)
-	return gatedLogger{Logger: logger, level: reconf}, reconf
+	return newGatedLogger(logger, reconf), reconf
 }
 
 // gatedLogger skips debug lines before they are built: lager formats the
@@ -47,28 +48,80 @@ func newLogger(cfg config.Config, w io.Writer) (lager.Logger, *lager.Reconfigura
 // it, which on the renewal path (three debug lines per request, as upstream
 // logs them) costs more than the request's own logging at info. The level is
 // read on every call, so POST /log-level still takes effect at once.
+//
+// Its sessions are built when they first log a line that passes the level:
+// a renewal logs nothing at info, and building its two sessions (as
+// upstream names them) anyway cost about 4% of the server's CPU
+// (docs/benchmarks.md). A session that never logs leaves no trace in the
+// log either way; one that does carries the same name and data. Data passed
+// to Session or WithData must not change afterwards.
 type gatedLogger struct {
-	lager.Logger
+	lazy  *lazyLogger
 	level interface{ GetMinLevel() lager.LogLevel }
+}
+
+// lazyLogger builds its logger once, on first use.
+type lazyLogger struct {
+	once   sync.Once
+	build  func() lager.Logger
+	logger lager.Logger
+}
+
+func (z *lazyLogger) get() lager.Logger {
+	z.once.Do(func() {
+		z.logger = z.build()
+		z.build = nil
+	})
+	return z.logger
+}
+
+func newGatedLogger(l lager.Logger, level interface{ GetMinLevel() lager.LogLevel }) gatedLogger {
+	return gatedLogger{lazy: &lazyLogger{build: func() lager.Logger { return l }}, level: level}
+}
+
+// derive returns a logger built from g's when first used.
+func (g gatedLogger) derive(build func(parent lager.Logger) lager.Logger) lager.Logger {
+	parent := g.lazy
+	return gatedLogger{lazy: &lazyLogger{build: func() lager.Logger { return build(parent.get()) }}, level: g.level}
+}
+
+func (g gatedLogger) Session(task string, data ...lager.Data) lager.Logger {
+	return g.derive(func(p lager.Logger) lager.Logger { return p.Session(task, data...) })
+}
+
+func (g gatedLogger) WithData(data lager.Data) lager.Logger {
+	return g.derive(func(p lager.Logger) lager.Logger { return p.WithData(data) })
+}
+
+func (g gatedLogger) WithTraceInfo(r *http.Request) lager.Logger {
+	return g.derive(func(p lager.Logger) lager.Logger { return p.WithTraceInfo(r) })
 }
 
 func (g gatedLogger) Debug(action string, data ...lager.Data) {
 	if g.level.GetMinLevel() <= lager.DEBUG {
-		g.Logger.Debug(action, data...)
+		g.lazy.get().Debug(action, data...)
 	}
 }
 
-func (g gatedLogger) Session(task string, data ...lager.Data) lager.Logger {
-	return gatedLogger{Logger: g.Logger.Session(task, data...), level: g.level}
+func (g gatedLogger) Info(action string, data ...lager.Data) {
+	if g.level.GetMinLevel() <= lager.INFO {
+		g.lazy.get().Info(action, data...)
+	}
 }
 
-func (g gatedLogger) WithData(data lager.Data) lager.Logger {
-	return gatedLogger{Logger: g.Logger.WithData(data), level: g.level}
+func (g gatedLogger) Error(action string, err error, data ...lager.Data) {
+	if g.level.GetMinLevel() <= lager.ERROR {
+		g.lazy.get().Error(action, err, data...)
+	}
 }
 
-func (g gatedLogger) WithTraceInfo(r *http.Request) lager.Logger {
-	return gatedLogger{Logger: g.Logger.WithTraceInfo(r), level: g.level}
+func (g gatedLogger) Fatal(action string, err error, data ...lager.Data) {
+	g.lazy.get().Fatal(action, err, data...)
 }
+
+func (g gatedLogger) RegisterSink(s lager.Sink) { g.lazy.get().RegisterSink(s) }
+
+func (g gatedLogger) SessionName() string { return g.lazy.get().SessionName() }
 
 // minSecretLength keeps a trivially short password from blanking every
 // occurrence of a common letter pair in the logs.

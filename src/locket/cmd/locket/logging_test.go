@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -85,5 +86,42 @@ func TestDebugGateFollowsTheLevel(t *testing.T) {
 	if !strings.Contains(out, "locket.lock.renewed-lock") || !strings.Contains(out, `"request-uuid":"u-1"`) ||
 		!strings.Contains(out, `"key":"bbs"`) {
 		t.Fatalf("after switching to debug:\n%s", out)
+	}
+}
+
+// TestSessionsAreBuiltWhenTheyLog: a session that logs nothing is never
+// built (it takes no session number), and one built late carries its
+// parents' names and data as if it had been built at once.
+func TestSessionsAreBuiltWhenTheyLog(t *testing.T) {
+	var buf bytes.Buffer
+	cfg := config.Defaults()
+	cfg.LogLevel = "info"
+	logger, _ := newLogger(cfg, &buf)
+
+	quiet := logger.Session("lock", lager.Data{"request-uuid": "quiet"})
+	quiet.Session("lock", lager.Data{"key": "cell-1"}).Debug("renewed-lock")
+
+	req := logger.Session("release", lager.Data{"request-uuid": "u-2"})
+	req.Session("release-lock", lager.Data{"key": "bbs"}).Info("released-lock")
+
+	var line struct {
+		Source, Message string
+		Data            map[string]any
+	}
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("one line expected: %v\n%s", err, buf.String())
+	}
+	if line.Message != "locket.release.release-lock.released-lock" {
+		t.Fatalf("message %q", line.Message)
+	}
+	if line.Data["request-uuid"] != "u-2" || line.Data["key"] != "bbs" {
+		t.Fatalf("data %v", line.Data)
+	}
+	// The quiet request built no session, so this one is the first.
+	if line.Data["session"] != "1.1" {
+		t.Fatalf("session %v, want 1.1 (the quiet request's sessions were built)", line.Data["session"])
+	}
+	if got := req.SessionName(); got != "locket.release" {
+		t.Fatalf("SessionName %q", got)
 	}
 }
