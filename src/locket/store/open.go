@@ -161,6 +161,7 @@ func openMySQL(cfg Config) (*sql.DB, error) {
 		mc.TLSConfig = ""
 		mc.AllowFallbackToPlaintext = false
 	}
+	mc.DialFunc = dialMySQL
 	conn, err := mysql.NewConnector(mc)
 	if err != nil {
 		return nil, dsnError("mysql", cfg.DSN, err)
