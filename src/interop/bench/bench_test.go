@@ -72,3 +72,21 @@ func TestCompare(t *testing.T) {
 		t.Errorf("row = %+v, want no ratio against zero", row)
 	}
 }
+
+// TestCPUTimesSince: shares come from the differences of the counters, steal
+// within busy.
+func TestCPUTimesSince(t *testing.T) {
+	t0 := cpuTimes{busy: 100, steal: 10, total: 1000}
+	t1 := cpuTimes{busy: 160, steal: 30, total: 1200}
+	busy, steal, ok := t1.since(t0)
+	if !ok || busy != 30 || steal != 10 {
+		t.Fatalf("since = %.1f%% busy, %.1f%% steal, %v; want 30, 10, true", busy, steal, ok)
+	}
+	if _, _, ok := t0.since(t0); ok {
+		t.Fatal("no time passed, yet ok")
+	}
+	now, ok := readCPUTimes()
+	if !ok || now.total <= 0 || now.busy > now.total || now.steal > now.busy {
+		t.Fatalf("readCPUTimes = %+v, %v", now, ok)
+	}
+}

@@ -60,8 +60,8 @@ func (b *Bench) Contention(ctx context.Context, driver string) error {
 				lr.ErrorLines = len(lines)
 				errLines[string(kind)] = append(errLines[string(kind)], lines...)
 				results[string(kind)] = append(results[string(kind)], lr)
-				b.Env.logf("   round %d %-8s %8.0f calls/s p50 %6.2f ms p99 %6.2f ms, %d error lines, outcomes %v",
-					r+1, kind, lr.Rate(), ms(Percentile(lr.Lat, 50)), ms(Percentile(lr.Lat, 99)), len(lines), lr.Errors)
+				b.Env.logf("   round %d %-8s %8.0f calls/s p50 %6.2f ms p99 %6.2f ms, %d error lines, steal %.1f%%, outcomes %v",
+					r+1, kind, lr.Rate(), ms(Percentile(lr.Lat, 50)), ms(Percentile(lr.Lat, 99)), len(lines), lr.Steal, lr.Errors)
 				return nil
 			})
 			if err != nil {

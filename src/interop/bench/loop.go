@@ -20,6 +20,7 @@ type LoopResult struct {
 	CPU        time.Duration // server CPU used in the window (0 for the bare loop)
 	SelfCPU    time.Duration // this program's CPU in the window (the client side)
 	ErrorLines int           // the server's error-level log lines (contention)
+	Steal      float64       // % of the machine's CPU time the host took for others in the window
 }
 
 // Rate is completed calls per second.
@@ -94,6 +95,7 @@ func closedLoop(ctx context.Context, n int, warmup, window time.Duration, s *Ser
 		}
 	}
 	self0, _ := procCPU("self")
+	machine0, machineOK := readCPUTimes()
 	start := time.Now()
 	phase.Store(measuring)
 	if s != nil {
@@ -105,6 +107,9 @@ func closedLoop(ctx context.Context, n int, warmup, window time.Duration, s *Ser
 	res.Calls = int(completed.Load())
 	self1, _ := procCPU("self")
 	res.SelfCPU = self1 - self0
+	if machine1, ok := readCPUTimes(); ok && machineOK {
+		_, res.Steal, _ = machine1.since(machine0)
+	}
 	if s != nil {
 		cpu1, err := s.CPU()
 		if err != nil {

@@ -141,6 +141,24 @@ func count(workload, metric string, ours, up float64, target string, _ func(floa
 	return Row{Workload: workload, Metric: metric, Ours: fmt.Sprintf("%.0f", ours), Upstream: fmt.Sprintf("%.0f", up), Target: target}
 }
 
+// stealRow reports how much of the machine's CPU time the host gave to
+// others (steal) during each server's windows, median and highest round: a
+// CPU-bound figure drops with it, and the ratio is only as fair as the
+// steal is even.
+func stealRow(workload string, o, u []LoopResult) Row {
+	f := func(rs []LoopResult) string {
+		xs := make([]float64, len(rs))
+		for i, r := range rs {
+			xs[i] = r.Steal
+		}
+		if len(xs) == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%.1f%% (max %.1f%%)", Median(xs), slices.Max(xs))
+	}
+	return Row{Workload: workload, Metric: "host CPU steal in the window, % of the machine's CPU time", Ours: f(o), Upstream: f(u), Target: "report"}
+}
+
 // failureNotes notes the kinds of failed calls of each server, summed over
 // the rounds; except names expected outcomes (lock-collision).
 func (r *Report) failureNotes(what string, res map[string][]LoopResult, except ...string) {
@@ -255,6 +273,7 @@ func (r *Report) Renewals(driver string, callers int, res map[string][]LoopResul
 		compare(w, "p50 ms", "%.2f", medianOf(o, p50ms), medianOf(u, p50ms), "", nil),
 		compare(w, "p99 ms", "%.2f", medianOf(o, p99ms), medianOf(u, p99ms), "<= 0.33x", func(x float64) bool { return x <= 1.0/3 }),
 		count(w, "failed calls", float64(errorsOf(o)), float64(errorsOf(u)), "", nil),
+		stealRow(w, o, u),
 	)
 	if bareRate > 0 {
 		row := Row{
@@ -281,6 +300,7 @@ func (r *Report) FetchAll(driver string, presences, callers int, res map[string]
 		compare(w, "p50 ms", "%.2f", medianOf(o, p50ms), medianOf(u, p50ms), "<= 0.33x", func(x float64) bool { return x <= 1.0/3 }),
 		compare(w, "p99 ms", "%.2f", medianOf(o, p99ms), medianOf(u, p99ms), "", nil),
 		count(w, "failed calls", float64(errorsOf(o)), float64(errorsOf(u)), "", nil),
+		stealRow(w, o, u),
 		compare(fmt.Sprintf("cost (%s)", driver), fmt.Sprintf("server RSS MB with %d presences (after FetchAll rounds)", presences),
 			"%.0f", Median(rss[string(Ours)]), Median(rss[string(Upstream)]), "report", nil),
 	)
@@ -306,6 +326,7 @@ func (r *Report) Contention(driver string, owners int, res map[string][]LoopResu
 		compare(w, "p99 ms", "%.2f", medianOf(o, p99ms), medianOf(u, p99ms), "", nil),
 		errRow,
 		count(w, "failed calls other than lock-collision", float64(errorsOf(o, collisionKey)), float64(errorsOf(u, collisionKey)), "", nil),
+		stealRow(w, o, u),
 	)
 	for _, k := range Kinds {
 		if l := errLines[string(k)]; len(l) > 0 {
@@ -415,6 +436,8 @@ func (r *Report) Fleet(driver string, presences int, d time.Duration, res map[Ki
 		count(w, "server lock-expired lines", float64(o.Expired), float64(u.Expired), "", nil),
 		count(w, "server error-level lines", float64(len(o.ErrorLines)), float64(len(u.ErrorLines)), "", nil),
 		compare(w, "benchmark client's own CPU s in the window (same machine)", "%.1f", o.ClientCPU.Seconds(), u.ClientCPU.Seconds(), "", nil),
+		Row{Workload: w, Metric: "host CPU steal in the window, % of the machine's CPU time", Ours: fmt.Sprintf("%.1f%%", o.Steal),
+			Upstream: fmt.Sprintf("%.1f%%", u.Steal), Target: "report"},
 		compare(fmt.Sprintf("cost (%s)", driver), "server CPU s per 10,000 renewals (fleet)", "%.3f", per10k(o), per10k(u), "report", nil),
 		compare(fmt.Sprintf("cost (%s)", driver), fmt.Sprintf("server RSS MB with %d presences (end of fleet)", presences), "%.0f",
 			float64(o.RSS)/(1<<20), float64(u.RSS)/(1<<20), "report", nil),
@@ -464,36 +487,60 @@ each round, each server started fresh on its own database; figures are medians o
 - cost: server CPU from /proc/<pid>/stat (utime+stime) over the window; RSS is VmRSS.
 `
 
+// cpuTimes are the machine's CPU times since boot (all processes, in
+// clock ticks), from the first line of /proc/stat.
+type cpuTimes struct {
+	busy, steal, total float64
+}
+
+func readCPUTimes() (cpuTimes, bool) {
+	var t cpuTimes
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return t, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return t, false
+	}
+	// user nice system idle iowait irq softirq steal guest guest_nice; guest
+	// time is already counted in user and nice.
+	for i, v := range f[1:min(len(f), 9)] {
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return t, false
+		}
+		t.total += x
+		if i != 3 && i != 4 { // idle, iowait
+			t.busy += x
+		}
+		if i == 7 {
+			t.steal = x
+		}
+	}
+	return t, true
+}
+
+// since returns the shares (%) of the machine's CPU time from t0 to t that
+// were busy and that the host took for others (steal), or ok false.
+func (t cpuTimes) since(t0 cpuTimes) (busy, steal float64, ok bool) {
+	d := t.total - t0.total
+	if d <= 0 {
+		return 0, 0, false
+	}
+	return 100 * (t.busy - t0.busy) / d, 100 * (t.steal - t0.steal) / d, true
+}
+
 // cpuBusy is the share (%) of the machine's CPU time, all processes, that
 // was not idle during d.
 func cpuBusy(d time.Duration) float64 {
-	read := func() (busy, total float64, ok bool) {
-		b, err := os.ReadFile("/proc/stat")
-		if err != nil {
-			return 0, 0, false
-		}
-		line, _, _ := strings.Cut(string(b), "\n")
-		f := strings.Fields(line)
-		if len(f) < 5 || f[0] != "cpu" {
-			return 0, 0, false
-		}
-		for i, v := range f[1:] {
-			x, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return 0, 0, false
-			}
-			total += x
-			if i != 3 && i != 4 { // idle, iowait
-				busy += x
-			}
-		}
-		return busy, total, true
-	}
-	b0, t0, ok0 := read()
+	t0, ok0 := readCPUTimes()
 	time.Sleep(d)
-	b1, t1, ok1 := read()
-	if !ok0 || !ok1 || t1 <= t0 {
+	t1, ok1 := readCPUTimes()
+	if !ok0 || !ok1 {
 		return 0
 	}
-	return 100 * (b1 - b0) / (t1 - t0)
+	busy, _, _ := t1.since(t0)
+	return busy
 }
