@@ -62,8 +62,8 @@ func (b *Bench) FetchAll(ctx context.Context, driver string) error {
 				}
 				results[string(kind)] = append(results[string(kind)], res)
 				rss[string(kind)] = append(rss[string(kind)], float64(m)/(1<<20))
-				b.Env.logf("   round %d %-8s %7.1f calls/s p50 %7.2f ms p99 %7.2f ms server cpu %.2fs client cpu %.2fs rss %.0f MB steal %.1f%% errors %v",
-					r+1, kind, res.Rate(), ms(Percentile(res.Lat, 50)), ms(Percentile(res.Lat, 99)), res.CPU.Seconds(), res.SelfCPU.Seconds(),
+				b.Env.logf("   round %d %-8s %7.1f calls/s p50 %7.2f ms p99 %7.2f ms server cpu %.2fs client cpu %.2fs db cpu %.2fs busy %.0f%% rss %.0f MB steal %.1f%% errors %v",
+					r+1, kind, res.Rate(), ms(Percentile(res.Lat, 50)), ms(Percentile(res.Lat, 99)), res.CPU.Seconds(), res.SelfCPU.Seconds(), res.DBCPU.Seconds(), res.Busy,
 					float64(m)/(1<<20), res.Steal, res.Errors)
 				return nil
 			})

@@ -25,7 +25,7 @@ const (
 	fleetTTL      = 15  // rep's and BBS's TTL (s)
 	fleetCheckGap = 5 * time.Second
 	// fleetSettleLimit bounds the wait for every presence to be acquired.
-	fleetSettleLimit = 30 * time.Second
+	fleetSettleLimit = time.Minute
 	// fleetLatencyPeriod: the progress log shows renewal latency per period.
 	fleetLatencyPeriod = 10 * time.Second
 )

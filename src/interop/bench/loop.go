@@ -21,6 +21,8 @@ type LoopResult struct {
 	SelfCPU    time.Duration // this program's CPU in the window (the client side)
 	ErrorLines int           // the server's error-level log lines (contention)
 	Steal      float64       // % of the machine's CPU time the host took for others in the window
+	DBCPU      time.Duration // the database server's CPU in the window (all its processes)
+	Busy       float64       // % of the machine's CPU time busy in the window (all processes)
 }
 
 // Rate is completed calls per second.
@@ -96,6 +98,7 @@ func closedLoop(ctx context.Context, n int, warmup, window time.Duration, s *Ser
 	}
 	self0, _ := procCPU("self")
 	machine0, machineOK := readCPUTimes()
+	db0 := databaseCPU()
 	start := time.Now()
 	phase.Store(measuring)
 	if s != nil {
@@ -107,8 +110,9 @@ func closedLoop(ctx context.Context, n int, warmup, window time.Duration, s *Ser
 	res.Calls = int(completed.Load())
 	self1, _ := procCPU("self")
 	res.SelfCPU = self1 - self0
+	res.DBCPU = databaseCPU() - db0
 	if machine1, ok := readCPUTimes(); ok && machineOK {
-		_, res.Steal, _ = machine1.since(machine0)
+		res.Busy, res.Steal, _ = machine1.since(machine0)
 	}
 	if s != nil {
 		cpu1, err := s.CPU()

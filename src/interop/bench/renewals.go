@@ -33,8 +33,8 @@ func (b *Bench) Renewals(ctx context.Context, driver string) error {
 					return err
 				}
 				results[string(kind)] = append(results[string(kind)], res)
-				b.Env.logf("   round %d %-8s %8.0f renewals/s p50 %6.2f ms p99 %6.2f ms server cpu %.2fs client cpu %.2fs steal %.1f%% load %s errors %v",
-					r+1, kind, res.Rate(), ms(Percentile(res.Lat, 50)), ms(Percentile(res.Lat, 99)), res.CPU.Seconds(), res.SelfCPU.Seconds(), res.Steal, loadAvg(), res.Errors)
+				b.Env.logf("   round %d %-8s %8.0f renewals/s p50 %6.2f ms p99 %6.2f ms server cpu %.2fs client cpu %.2fs db cpu %.2fs busy %.0f%% steal %.1f%% load %s errors %v",
+					r+1, kind, res.Rate(), ms(Percentile(res.Lat, 50)), ms(Percentile(res.Lat, 99)), res.CPU.Seconds(), res.SelfCPU.Seconds(), res.DBCPU.Seconds(), res.Busy, res.Steal, loadAvg(), res.Errors)
 				return nil
 			})
 			if err != nil {
@@ -46,8 +46,8 @@ func (b *Bench) Renewals(ctx context.Context, driver string) error {
 			return fmt.Errorf("bare UPDATE loop: %w", err)
 		}
 		results["bare"] = append(results["bare"], res)
-		b.Env.logf("   round %d %-8s %8.0f updates/s  p50 %6.2f ms p99 %6.2f ms client cpu %.2fs steal %.1f%% load %s errors %v",
-			r+1, "bare", res.Rate(), ms(Percentile(res.Lat, 50)), ms(Percentile(res.Lat, 99)), res.SelfCPU.Seconds(), res.Steal, loadAvg(), res.Errors)
+		b.Env.logf("   round %d %-8s %8.0f updates/s  p50 %6.2f ms p99 %6.2f ms client cpu %.2fs db cpu %.2fs busy %.0f%% steal %.1f%% load %s errors %v",
+			r+1, "bare", res.Rate(), ms(Percentile(res.Lat, 50)), ms(Percentile(res.Lat, 99)), res.SelfCPU.Seconds(), res.DBCPU.Seconds(), res.Busy, res.Steal, loadAvg(), res.Errors)
 	}
 	b.Report.Renewals(driver, n, results)
 	return nil

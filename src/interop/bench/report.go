@@ -247,6 +247,14 @@ func p50ms(r LoopResult) float64 { return ms(Percentile(r.Lat, 50)) }
 func p99ms(r LoopResult) float64 { return ms(Percentile(r.Lat, 99)) }
 func rate(r LoopResult) float64  { return r.Rate() }
 
+// dbCPUPer10k is the database's CPU seconds per 10,000 calls.
+func dbCPUPer10k(r LoopResult) float64 {
+	if r.Calls == 0 {
+		return 0
+	}
+	return r.DBCPU.Seconds() / float64(r.Calls) * 10000
+}
+
 // cpuPer10k is server CPU seconds per 10,000 calls.
 func cpuPer10k(r LoopResult) float64 {
 	if r.Calls == 0 {
@@ -287,7 +295,10 @@ func (r *Report) Renewals(driver string, callers int, res map[string][]LoopResul
 		r.add(row)
 	}
 	r.add(compare(fmt.Sprintf("cost (%s)", driver), "server CPU s per 10,000 renewals (closed loop)", "%.3f",
-		medianOf(o, cpuPer10k), medianOf(u, cpuPer10k), "report", nil))
+		medianOf(o, cpuPer10k), medianOf(u, cpuPer10k), "report", nil),
+		compare(fmt.Sprintf("cost (%s)", driver), "database CPU s per 10,000 renewals (closed loop; bare UPDATE loop: "+
+			fmt.Sprintf("%.3f", medianOf(bare, dbCPUPer10k))+")", "%.3f",
+			medianOf(o, dbCPUPer10k), medianOf(u, dbCPUPer10k), "report", nil))
 	r.failureNotes(fmt.Sprintf("renewals (%s)", driver), res)
 }
 
@@ -301,6 +312,8 @@ func (r *Report) FetchAll(driver string, presences, callers int, res map[string]
 		compare(w, "p99 ms", "%.2f", medianOf(o, p99ms), medianOf(u, p99ms), "", nil),
 		count(w, "failed calls", float64(errorsOf(o)), float64(errorsOf(u)), "", nil),
 		stealRow(w, o, u),
+		compare(fmt.Sprintf("cost (%s)", driver), "database CPU ms per FetchAll call", "%.2f",
+			medianOf(o, dbCPUPer10k)/10, medianOf(u, dbCPUPer10k)/10, "report", nil),
 		compare(fmt.Sprintf("cost (%s)", driver), fmt.Sprintf("server RSS MB with %d presences (after FetchAll rounds)", presences),
 			"%.0f", Median(rss[string(Ours)]), Median(rss[string(Upstream)]), "report", nil),
 	)
