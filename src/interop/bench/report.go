@@ -147,14 +147,14 @@ func count(workload, metric string, ours, up float64, target string, _ func(floa
 // steal is even.
 func stealRow(workload string, o, u []LoopResult) Row {
 	f := func(rs []LoopResult) string {
-		xs := make([]float64, len(rs))
-		for i, r := range rs {
-			xs[i] = r.Steal
-		}
-		if len(xs) == 0 {
+		if len(rs) == 0 {
 			return ""
 		}
-		return fmt.Sprintf("%.1f%% (max %.1f%%)", Median(xs), slices.Max(xs))
+		highest := 0.0
+		for _, r := range rs {
+			highest = max(highest, r.Steal)
+		}
+		return fmt.Sprintf("%.1f%% (max %.1f%%)", medianOf(rs, func(r LoopResult) float64 { return r.Steal }), highest)
 	}
 	return Row{Workload: workload, Metric: "host CPU steal in the window, % of the machine's CPU time", Ours: f(o), Upstream: f(u), Target: "report"}
 }
@@ -497,7 +497,8 @@ each round, each server started fresh on its own database; figures are medians o
 - fleet: upstream's presence runners (rep) and lock runners (bbs, auctioneer) over 100 shared
   connections, started evenly over 5 s; latency of every Lock in the window; presences lost = seen in
   the table and later missing (checked every 5 s).
-- cost: server CPU from /proc/<pid>/stat (utime+stime) over the window; RSS is VmRSS.
+- cost: server CPU from /proc/<pid>/stat (utime+stime) over the window; database CPU the same over every
+  mariadbd or postgres process, reaped children included; RSS is VmRSS. Steal: from /proc/stat.
 `
 
 // cpuTimes are the machine's CPU times since boot (all processes, in
