@@ -32,6 +32,10 @@ func TestMixedVersionsShareOneDatabase(t *testing.T) {
 			_, err := c.Lock(ctx, &upstreammodels.LockRequest{Resource: lockResource(key, owner), TtlInSeconds: ttl})
 			return err
 		}
+		// Before the acquisitions are sent: no deadline can count from
+		// earlier, so "removed before its TTL" measured from here is a real
+		// early expiry, however long an answer took to arrive.
+		abandonedAt := time.Now()
 		for _, k := range []string{"renewed-upstream", "renewed-ours", "renewed-alternately", "abandoned-upstream", "abandoned-ours"} {
 			c := viaOurs
 			if strings.HasSuffix(k, "upstream") || k == "renewed-alternately" {
@@ -41,7 +45,6 @@ func TestMixedVersionsShareOneDatabase(t *testing.T) {
 				t.Fatalf("acquire %s: %v", k, err)
 			}
 		}
-		abandonedAt := time.Now()
 
 		// Renew three keys every second for more than 3 TTLs.
 		gone := map[string]time.Duration{}
