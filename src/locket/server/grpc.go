@@ -36,6 +36,11 @@ const KeepaliveMinTime = 5 * time.Second
 // under load: as many as the database pool (64 in a foundation) lets work.
 const streamWorkers = 64
 
+// receiveWindow is the flow-control window for what clients send. Requests
+// are a few hundred bytes; a larger one still arrives, paced by window
+// updates.
+const receiveWindow = 1 << 20
+
 // Options configure a Server.
 type Options struct {
 	Logger             lager.Logger
@@ -79,6 +84,13 @@ func New(o Options) (*Server, error) {
 		// on the renewal path. A request that finds every worker busy
 		// still gets a goroutine of its own.
 		grpc.NumStreamWorkers(streamWorkers),
+		// Fixed receive windows turn off grpc's bandwidth-delay estimator,
+		// which pings the client after every request it reads: on a
+		// connection with one small request at a time (a BBS, a rep) that
+		// is an extra write and read per request. Requests are small, so
+		// the windows never limit them.
+		grpc.StaticStreamWindowSize(receiveWindow),
+		grpc.StaticConnWindowSize(receiveWindow),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             KeepaliveMinTime,
 			PermitWithoutStream: true,
