@@ -105,6 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // serve runs the server until ctx is done (a signal); it returns nil after a
 // clean stop.
 func serve(ctx context.Context, cfg config.Config, logger lager.Logger, sink *lager.ReconfigurableSink) error {
+	gcPercent := applyGCPercent()
 	logger.Info("starting", lager.Data{
 		"listen-address":  cfg.ListenAddress,
 		"database-driver": cfg.DatabaseDriver,
@@ -113,6 +114,7 @@ func serve(ctx context.Context, cfg config.Config, logger lager.Logger, sink *la
 		// Ours (docs/features.md).
 		"authorization-rules": len(cfg.Authorization.Rules),
 		"history-retention":   cfg.HistoryRetention.D().String(),
+		"gc-percent":          gcPercent,
 	})
 	tlsCfg, err := tlsconfig.Server(cfg.CertFile, cfg.KeyFile, cfg.CAFile)
 	if err != nil {
