@@ -230,6 +230,28 @@ func Find(m Match, logs ...*Log) []Entry {
 	return out
 }
 
+// logAround writes to the test log what each of logs said within d of t,
+// in time order: when a drill fails, the processes' own account of it.
+func (e *Env) logAround(t time.Time, d time.Duration, logs ...*Log) {
+	type line struct {
+		at   time.Time
+		text string
+	}
+	var lines []line
+	for _, l := range logs {
+		for _, en := range l.Entries() {
+			if en.Time.After(t.Add(-d)) && en.Time.Before(t.Add(d)) {
+				lines = append(lines, line{en.Time, l.String() + ": " + en.Raw})
+			}
+		}
+	}
+	sort.SliceStable(lines, func(i, j int) bool { return lines[i].at.Before(lines[j].at) })
+	e.T.Logf("what the clients and servers logged within %s of %s:", d, t.Format(time.RFC3339Nano))
+	for _, l := range lines {
+		e.T.Logf("  %s", l.text)
+	}
+}
+
 // WaitFor waits until one of logs has a matching line and returns the
 // first such line; it fails the drill after timeout.
 func (e *Env) WaitFor(what string, timeout time.Duration, m Match, logs ...*Log) Entry {

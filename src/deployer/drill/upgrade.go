@@ -334,11 +334,16 @@ func Drill6Upgrade(e *Env) {
 	if e.D.Release.Version != oursVersion {
 		e.T.Errorf("release version after the drill: %s, want %s", e.D.Release.Version, oursVersion)
 	}
+	// The deployment's logs go with the run (a CI machine keeps nothing):
+	// a failure carries what every process said around it.
+	everyLog := append(append([]*Log(nil), clientLogs...), serverLogs...)
 	for _, bad := range Find(func(en Entry) bool { return en.Event() == "lost-lock" }, clientLogs...) {
 		e.T.Errorf("a client lost its lock during the rolls: %s", bad.Raw)
+		e.logAround(bad.Time, 3*time.Second, everyLog...)
 	}
 	for _, bad := range Find(func(en Entry) bool { return strings.HasSuffix(en.Message, "lock-expired") }, serverLogs...) {
 		e.T.Errorf("a lock expired during the rolls: %s", bad.Raw)
+		e.logAround(bad.Time, 3*time.Second, everyLog...)
 	}
 	e.showTable("select path, owner, type, modified_index from locket.locks")
 }

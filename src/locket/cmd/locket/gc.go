@@ -6,11 +6,12 @@ import (
 )
 
 // defaultGCPercent is the server's GOGC when the environment sets none. The
-// live heap is small (about 20 MB with a foundation's 10,000 presences) and
-// nearly everything a request allocates is garbage when it answers, so at
-// Go's default of 100 the collector runs every few megabytes: about a tenth
-// of the server's CPU under renewal load. 200 halves the collections for
-// some 30 MB more RSS (docs/benchmarks.md has the A/B run).
+// live heap is small (about 10 MB under renewal load, 15-22 MB while
+// answering FetchAll over 10,000 presences) and nearly everything a request
+// allocates is garbage when it answers, so at Go's default of 100 the
+// collector runs every 10-20 MB allocated: about a tenth of the server's CPU
+// under renewal load. 200 halves the collections for 20-30 MB more RSS
+// (docs/benchmarks.md, "What changed in the sixth session").
 const defaultGCPercent = 200
 
 // applyGCPercent sets defaultGCPercent unless GOGC is set, and returns the
