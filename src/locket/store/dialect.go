@@ -184,10 +184,13 @@ func newQueries(d dialect) queries {
 			WHERE expires_at IS NULL OR expires_at < {now} + COALESCE(ttl, 0) * 1000000`,
 		// Rows whose last write was not ours (an upstream server's renewal or
 		// creation): modified_index moved past the index our deadline is for.
-		adoptCandidates: `SELECT path, COALESCE(modified_index, 0) FROM locks
+		// adopt re-checks that under the row lock, so a row renewed again
+		// since the read (by us: skipped; by upstream: adopted at that
+		// write) comes out right.
+		adoptCandidates: `SELECT path FROM locks
 			WHERE expires_index IS NULL OR expires_index <> modified_index`,
 		adopt: `UPDATE locks SET expires_at = {now} + COALESCE(ttl, 0) * 1000000, expires_index = modified_index
-			WHERE path = ? AND modified_index = ? AND (expires_index IS NULL OR expires_index <> modified_index)`,
+			WHERE path IN (?` + strings.Repeat(", ?", adoptBatch-1) + `) AND (expires_index IS NULL OR expires_index <> modified_index)`,
 		// sweep_at is a lower bound of expires_at kept in the index
 		// locks_sweep_at, so that a renewal, which moves expires_at, leaves
 		// the index alone. The sweep first moves sweep_at of rows that came
@@ -228,6 +231,9 @@ func newQueries(d dialect) queries {
 		q.releaseRead += ` FOR UPDATE`
 	}
 	if d.mysql {
+		// By key, as mysqlRenewalSQL: a scan of a small table would lock
+		// (and wait for) rows of other keys.
+		q.adopt = strings.Replace(q.adopt, "UPDATE locks", "UPDATE locks FORCE INDEX (PRIMARY)", 1)
 		// Every assignment is conditional on the stored owner being the
 		// caller (byte-exact, like upstream's Go comparison; the column's
 		// collation would ignore case and trailing spaces). Affected rows:

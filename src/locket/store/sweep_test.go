@@ -1,6 +1,8 @@
 package store_test
 
 import (
+	"database/sql"
+	"fmt"
 	"testing"
 	"time"
 
@@ -96,6 +98,63 @@ func TestSweepAdoptGrace(t *testing.T) {
 		}
 		if _, found, err := st.NewestHeartbeat(c); err != nil || found {
 			t.Fatalf("after remove: %v, %v", found, err)
+		}
+	})
+}
+
+// TestAdoptManyRows: rows upstream servers wrote, more than one adoption
+// statement's worth, are all adopted once, in batches; a row of ours and a
+// row upstream renews again afterwards come out right.
+func TestAdoptManyRows(t *testing.T) {
+	testenv.ForEachDriver(t, func(t *testing.T, driver string) {
+		st, db := newStore(t, driver)
+		admin := db.Admin(t)
+		defer admin.Close()
+		c := ctx(t)
+
+		const upstreamRows = 250 // two full batches and a short one
+		for i := range upstreamRows {
+			if _, err := admin.Exec(db.Rebind(`INSERT INTO locks (path, owner, value, type, modified_index, modified_id, ttl)
+				VALUES (?, 'cell', '{}', 'presence', 1, ?, 30)`), fmt.Sprintf("cell-%03d", i), fmt.Sprintf("id-%d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mustLock(t, st, store.Lock{Key: "ours", Owner: "o", Type: "lock", TTL: 30})
+		deadline := func(key string) (expiresAt, expiresIndex, modifiedIndex sql.NullInt64) {
+			t.Helper()
+			if err := admin.QueryRow(db.Rebind(`SELECT expires_at, expires_index, modified_index FROM locks WHERE path = ?`), key).
+				Scan(&expiresAt, &expiresIndex, &modifiedIndex); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		oursBefore, _, _ := deadline("ours")
+
+		if n, err := st.Adopt(c); err != nil || n != upstreamRows {
+			t.Fatalf("adopt: %d, %v; want %d", n, err, upstreamRows)
+		}
+		for i := range upstreamRows {
+			key := fmt.Sprintf("cell-%03d", i)
+			if at, idx, mod := deadline(key); !at.Valid || !idx.Valid || idx != mod {
+				t.Fatalf("%s not adopted: expires_at %v, expires_index %v, modified_index %v", key, at, idx, mod)
+			}
+		}
+		if at, _, _ := deadline("ours"); at != oursBefore {
+			t.Fatalf("our own row's deadline moved: %v, was %v", at, oursBefore)
+		}
+		if n, err := st.Adopt(c); err != nil || n != 0 {
+			t.Fatalf("second adopt: %d, %v; want 0", n, err)
+		}
+
+		// An upstream renewal of one of them: adopted again, alone.
+		if _, err := admin.Exec(db.Rebind(`UPDATE locks SET modified_index = modified_index + 1 WHERE path = ?`), "cell-123"); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := st.Adopt(c); err != nil || n != 1 {
+			t.Fatalf("adopt after an upstream renewal: %d, %v; want 1", n, err)
+		}
+		if _, idx, mod := deadline("cell-123"); idx != mod {
+			t.Fatalf("cell-123: expires_index %v, modified_index %v", idx, mod)
 		}
 	})
 }
