@@ -78,8 +78,8 @@ func (s *Store) GrantGrace(ctx context.Context) (int64, error) {
 
 // adoptBatch is how many rows one adoption statement writes. One statement
 // per row took a round trip and a commit each: 10,000 rows written by
-// upstream servers (a fleet's presences during a rolling upgrade) took about
-// 20 s, during which the expiry loop did nothing else.
+// upstream servers (a fleet's presences during a rolling upgrade) took
+// 15-30 s, during which the expiry loop did nothing else.
 const adoptBatch = 100
 
 // Adopt gives rows last written by an upstream server (modified_index moved
