@@ -87,8 +87,8 @@ func New(o Options) (*Server, error) {
 		// Fixed receive windows turn off grpc's bandwidth-delay estimator,
 		// which pings the client after every request it reads: on a
 		// connection with one small request at a time (a BBS, a rep) that
-		// is an extra write and read per request. Requests are small, so
-		// the windows never limit them.
+		// is an extra write and read per request. Requests are far
+		// smaller than the windows (receiveWindow).
 		grpc.StaticStreamWindowSize(receiveWindow),
 		grpc.StaticConnWindowSize(receiveWindow),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
