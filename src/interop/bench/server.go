@@ -320,43 +320,51 @@ func (s *Server) Kill() {
 	<-s.done
 }
 
-// Profile takes a CPU profile of the server over the next d, in the
-// background; wait blocks until it is written (a no-op when not profiling).
-// A failed profile is reported on the progress stream, never fails a run.
+// Profile takes a CPU profile and an allocation profile (what was
+// allocated in the window only) of the server over the next d, in the
+// background; wait blocks until both are written (a no-op when not
+// profiling). A failed profile is reported on the progress stream, never
+// fails a run.
 func (s *Server) Profile(d time.Duration) (wait func()) {
 	if s.debugAddress == "" {
 		return func() {}
 	}
 	s.profiles++
-	path := fmt.Sprintf("%s-%d.cpu.pprof", s.profilePrefix, s.profiles)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		secs := max(1, int(d.Round(time.Second)/time.Second))
-		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.debugAddress, secs)
-		resp, err := http.Get(url)
-		if err != nil {
-			s.logf("   profile of %s server failed: %v", s.Kind, err)
-			return
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			s.logf("   profile of %s server failed: %s", s.Kind, resp.Status)
-			return
-		}
-		f, err := os.Create(path)
-		if err != nil {
-			s.logf("   profile of %s server failed: %v", s.Kind, err)
-			return
-		}
-		defer f.Close()
-		if _, err := io.Copy(f, resp.Body); err != nil {
-			s.logf("   profile of %s server failed: %v", s.Kind, err)
-			return
-		}
-		s.logf("   profile of %s server: %s", s.Kind, path)
-	}()
-	return func() { <-done }
+	secs := max(1, int(d.Round(time.Second)/time.Second))
+	var wg sync.WaitGroup
+	for _, p := range []struct{ endpoint, suffix string }{{"profile", "cpu"}, {"allocs", "allocs"}} {
+		wg.Go(func() {
+			path := fmt.Sprintf("%s-%d.%s.pprof", s.profilePrefix, s.profiles, p.suffix)
+			url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", s.debugAddress, p.endpoint, secs)
+			if err := fetchProfile(url, path); err != nil {
+				s.logf("   %s profile of %s server failed: %v", p.suffix, s.Kind, err)
+				return
+			}
+			s.logf("   %s profile of %s server: %s", p.suffix, s.Kind, path)
+		})
+	}
+	return wg.Wait
+}
+
+// fetchProfile saves the profile that url answers with at path.
+func fetchProfile(url, path string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // databaseCPU is the CPU time of every database server process on the

@@ -132,6 +132,25 @@ func TestCheckerExpiry(t *testing.T) {
 	if r := check(h); r.LateExpiries != 1 || r.VeryLateExpiries != 1 {
 		t.Fatalf("late expiry beyond the CI margin not found: %+v", r)
 	}
+	// The same, but the observer's read due at 4000 ended at 4500: the
+	// machine or the database stood still for 400 ms beyond the threshold,
+	// for every server. Still late, within the margin stretched by that.
+	h = history(ops...)
+	h.Observations = append(h.Observations, Observation{Due: 4000 * msec, Start: 4000 * msec, End: 4500 * msec,
+		Rows: map[string]Row{"k": {Owner: "A", ModifiedID: "m1"}}})
+	observe(h, 4600, map[string]Row{"k": {Owner: "A", ModifiedID: "m1"}})
+	observe(h, 4700, map[string]Row{})
+	if r := check(h); r.LateExpiries != 1 || r.VeryLateExpiries != 0 {
+		t.Fatalf("late expiry during a measured stall judged beyond the margin: %+v", r)
+	}
+	// A stall before the lock was due to expire excuses nothing.
+	h = history(ops...)
+	h.Observations = append(h.Observations, Observation{Due: 2000 * msec, Start: 2000 * msec, End: 2500 * msec})
+	observe(h, 4600, map[string]Row{"k": {Owner: "A", ModifiedID: "m1"}})
+	observe(h, 4700, map[string]Row{})
+	if r := check(h); r.VeryLateExpiries != 1 {
+		t.Fatalf("a stall long before the expiry excused a late one: %+v", r)
+	}
 	// The same, but the database was locked until 4200: allowed.
 	h = history(ops...)
 	h.Faults = []Fault{{Kind: SlowDatabase, DBImpaired: true, Start: 3000 * msec, Injected: 3000 * msec, HealStart: 4200 * msec, Healed: 4200 * msec}}

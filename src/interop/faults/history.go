@@ -138,7 +138,11 @@ type Row struct {
 // database; it reflects some instant in [Start, End].
 type Observation struct {
 	Start, End int64
-	Rows       map[string]Row // path -> row
+	// Due is when the observer meant to start the read (its 50 ms tick).
+	// A read that ends long after it was due measures a stall of the
+	// machine or of the database, which every server shared (see stalled).
+	Due  int64
+	Rows map[string]Row // path -> row
 }
 
 // History is everything recorded in one run.

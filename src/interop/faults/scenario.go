@@ -343,8 +343,9 @@ func (r *run) observe() func() {
 			if !sleepUntil(stop, next) {
 				return
 			}
+			due := next
 			next = Mono() + int64(50*time.Millisecond)
-			o := Observation{Start: Mono(), Rows: map[string]Row{}}
+			o := Observation{Start: Mono(), Due: due, Rows: map[string]Row{}}
 			if err := readTable(db, o.Rows); err != nil {
 				r.h.observationFailed()
 				continue
