@@ -34,7 +34,7 @@ type Options struct {
 	DBConns     int           // max_open_database_connections of both servers
 	OurRetry    time.Duration // retry interval of our client's runner in the handoffs (0: its default)
 	LogDir      string        // keep the tail of every server's log here ("" : nowhere)
-	ProfileDir  string        // write each server's CPU profile of every measurement window here ("": none)
+	ProfileDir  string        // write each server's CPU and allocation profiles of every measurement window here ("": none)
 	Progress    io.Writer
 }
 

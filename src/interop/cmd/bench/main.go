@@ -53,7 +53,7 @@ func run() error {
 	flag.IntVar(&opts.DBConns, "db-conns", 64, "max_open_database_connections of both servers")
 	flag.DurationVar(&opts.OurRetry, "our-runner-retry", 0, "retry interval of our client's runner in the handoffs (0: the client's default)")
 	flag.StringVar(&opts.LogDir, "logs", "", "keep the tail of every server's log in this directory")
-	flag.StringVar(&opts.ProfileDir, "profile", "", "take a CPU profile of each server over every measurement window into this directory")
+	flag.StringVar(&opts.ProfileDir, "profile", "", "take a CPU and an allocation profile of each server over every measurement window into this directory")
 	flag.Parse()
 	if opts.OursBin == "" || opts.UpstreamBin == "" {
 		return fmt.Errorf("-ours and -upstream are required")
