@@ -475,21 +475,14 @@ func checkLost(r *Result, c CheckConfig, x *index, ts []*tenure) {
 	}
 }
 
-// stallThreshold: a read of the table normally ends a few milliseconds after
-// it was due; the time beyond this is a stall.
-const stallThreshold = int64(100 * time.Millisecond)
-
-// stalled is how much longer than stallThreshold the observer's reads that
-// overlap [from, to] took, counted from when each was due.
-func stalled(obs []Observation, from, to int64) int64 {
+// stalled is how much longer than StallThreshold the observer's stalled
+// reads that overlap [from, to] took.
+func stalled(stalls []Stall, from, to int64) int64 {
 	var total int64
-	for i := sort.Search(len(obs), func(i int) bool { return obs[i].End >= from }); i < len(obs) && obs[i].Start <= to; i++ {
-		o := obs[i]
-		due := o.Due
-		if due == 0 {
-			due = o.Start
+	for _, s := range stalls {
+		if s.End >= from && s.Due <= to {
+			total += s.End - s.Due - int64(StallThreshold)
 		}
-		total += max(0, o.End-due-stallThreshold)
 	}
 	return total
 }
@@ -578,7 +571,7 @@ func checkExpiry(r *Result, c CheckConfig, x *index, ts []*tenure) {
 			// The CI margin stretches by the stalls the observer measured
 			// meanwhile: the machine or the database stood still for every
 			// server alike.
-			stall := stalled(obs, last.End+ttl, lateAt)
+			stall := stalled(x.h.Stalls, last.End+ttl, lateAt)
 			if lateAt > deadline+int64(c.ExpiryMargin)+stall {
 				r.VeryLateExpiries++
 			}

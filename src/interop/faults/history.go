@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"time"
 )
 
 // OpKind is the RPC an operation made.
@@ -138,11 +139,7 @@ type Row struct {
 // database; it reflects some instant in [Start, End].
 type Observation struct {
 	Start, End int64
-	// Due is when the observer meant to start the read (its 50 ms tick).
-	// A read that ends long after it was due measures a stall of the
-	// machine or of the database, which every server shared (see stalled).
-	Due  int64
-	Rows map[string]Row // path -> row
+	Rows       map[string]Row // path -> row
 }
 
 // History is everything recorded in one run.
@@ -156,6 +153,9 @@ type History struct {
 	RunStart, RunEnd int64
 	// ObservationErrors counts failed reads of the table.
 	ObservationErrors int
+	// Stalls: the observer's reads (failed ones too) that ended more than
+	// StallThreshold after they were due.
+	Stalls []Stall
 	// Stopped: agents the run ended on purpose before its end -> when.
 	Stopped map[string]int64
 }
@@ -187,6 +187,26 @@ func (h *History) observationFailed() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.ObservationErrors++
+}
+
+// StallThreshold: a read of the table normally ends a few milliseconds
+// after the observer's tick; one that ends later than this measures a stall.
+const StallThreshold = 100 * time.Millisecond
+
+// Stall is a read of the table by the observer that was due (its 50 ms
+// tick) at Due and ended at End, more than StallThreshold later: the
+// machine or the database stood still, for every server alike.
+type Stall struct {
+	Due, End int64
+}
+
+func (h *History) readEnded(due, end int64) {
+	if end-due <= int64(StallThreshold) {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.Stalls = append(h.Stalls, Stall{Due: due, End: end})
 }
 
 // event is one line an agent writes: an op (at invocation with End 0, and

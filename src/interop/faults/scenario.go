@@ -345,12 +345,14 @@ func (r *run) observe() func() {
 			}
 			due := next
 			next = Mono() + int64(50*time.Millisecond)
-			o := Observation{Start: Mono(), Due: due, Rows: map[string]Row{}}
-			if err := readTable(db, o.Rows); err != nil {
+			o := Observation{Start: Mono(), Rows: map[string]Row{}}
+			err := readTable(db, o.Rows)
+			o.End = Mono()
+			r.h.readEnded(due, o.End)
+			if err != nil {
 				r.h.observationFailed()
 				continue
 			}
-			o.End = Mono()
 			r.h.AddObservation(o)
 		}
 	}()
