@@ -77,7 +77,9 @@ func New(o Options) (*Server, error) {
 	az := &authorizer{rules: o.Authorization, logger: o.Logger.Session("authorization")}
 	s := &Server{Health: health.NewServer(), logger: o.Logger, feed: o.Feed}
 	s.GRPC = grpc.NewServer(
-		grpc.Creds(identityCreds{credentials.NewTLS(o.TLS)}),
+		// PING ACKs ride with the next answer (pingack.go): upstream's
+		// client pings after every answer it reads.
+		grpc.Creds(pingAckCreds{identityCreds{credentials.NewTLS(o.TLS)}}),
 		// Long-lived workers instead of a goroutine per request: a fresh
 		// goroutine grows its stack (copying it) on every request that
 		// reaches the database driver, which cost 8% of the server's CPU
