@@ -31,25 +31,28 @@ func (c pingAckCreds) Clone() credentials.TransportCredentials {
 	return pingAckCreds{c.TransportCredentials.Clone()}
 }
 
-// pingAckConn holds back a write that is only a PING ACK and sends it in
-// front of the next write, in the same system call, or alone once it has
-// waited hold.
+// pingAckConn holds back a write that is one whole PING ACK frame and
+// sends it with the next write, in the same system call, or alone once it
+// has waited hold.
 //
 // Why: upstream's client keeps grpc's bandwidth estimator on, so it pings
 // after every answer it reads, and grpc's server writes each ACK at once,
 // alone, a moment before it writes the next answer. Under load that was
 // nearly half of the server's socket writes, and a read and a wake-up in the
-// client per request. The bytes and their order are never changed, only
-// when the ACK leaves: grpc's writes need not end on a frame boundary, so
-// nothing may be put between them.
+// client per request. The ACK goes behind the next write when that write
+// ends on a frame boundary (grpc's writes need not): the client then reads
+// the answer while its ping is still out, so it does not ping again for that
+// answer, and pings after every other answer instead of every one. Otherwise
+// it goes in front, where it was. No frame is cut or changed.
 type pingAckConn struct {
 	net.Conn
 	hold time.Duration // ackHold
 
-	mu    sync.Mutex
-	held  []byte // the held ACK frame; empty when none
-	buf   []byte // the ACK and the next write: at most grpc's write buffer (32 KiB) more
-	timer *time.Timer
+	mu     sync.Mutex
+	frames frameCursor
+	held   []byte // the held ACK frame; empty when none
+	buf    []byte // the ACK and the next write: at most grpc's write buffer (32 KiB) more
+	timer  *time.Timer
 }
 
 // pingAckLen is the length of a PING frame: a 9-byte header, 8 bytes of data.
@@ -68,7 +71,8 @@ func (c *pingAckConn) Write(b []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.held) == 0 {
-		if !isPingAck(b) {
+		if !c.frames.atBoundary() || !isPingAck(b) {
+			c.frames.skip(b)
 			return c.Conn.Write(b)
 		}
 		c.held = append(c.held, b...)
@@ -80,10 +84,46 @@ func (c *pingAckConn) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	c.timer.Stop()
-	c.buf = append(append(c.buf[:0], c.held...), b...)
+	// Behind b when b ends on a frame boundary, so that the client reads
+	// the answer before the ACK; in front of it otherwise, where it was.
+	c.frames.skip(b)
+	front := 0 // bytes of the ACK in front of b
+	if c.frames.atBoundary() {
+		c.buf = append(append(c.buf[:0], b...), c.held...)
+	} else {
+		c.buf = append(append(c.buf[:0], c.held...), b...)
+		front = len(c.held)
+	}
 	c.held = c.held[:0]
 	n, err := c.Conn.Write(c.buf)
-	return max(n-pingAckLen, 0), err
+	return min(max(n-front, 0), len(b)), err
+}
+
+// frameCursor follows HTTP/2 frame boundaries through the bytes written.
+type frameCursor struct {
+	rest int     // payload bytes left in the current frame
+	hdr  [9]byte // a frame header cut by the end of a write
+	hdrN int
+}
+
+func (f *frameCursor) atBoundary() bool { return f.rest == 0 && f.hdrN == 0 }
+
+func (f *frameCursor) skip(b []byte) {
+	for len(b) > 0 {
+		if f.rest > 0 {
+			k := min(f.rest, len(b))
+			f.rest -= k
+			b = b[k:]
+			continue
+		}
+		k := copy(f.hdr[f.hdrN:], b)
+		f.hdrN += k
+		b = b[k:]
+		if f.hdrN == len(f.hdr) {
+			f.rest = int(f.hdr[0])<<16 | int(f.hdr[1])<<8 | int(f.hdr[2])
+			f.hdrN = 0
+		}
+	}
 }
 
 // flushHeld sends a held ACK that no answer came to carry. A write error

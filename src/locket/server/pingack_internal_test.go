@@ -3,9 +3,13 @@ package server
 import (
 	"bytes"
 	"io"
+	"math/rand/v2"
 	"net"
+	"slices"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // tcpPair returns both ends of a loopback TCP connection.
@@ -74,37 +78,155 @@ func TestIsPingAck(t *testing.T) {
 	}
 }
 
-// An ACK waits for the next write and goes out in front of it, in one
-// write; other writes go out as they come.
+// frames returns HTTP/2 frames as grpc's framer writes them: a DATA frame
+// with n payload bytes on stream 1, or a PING ACK when n < 0.
+func frames(t *testing.T, sizes ...int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	fr := http2.NewFramer(&buf, nil)
+	fr.SetMaxReadFrameSize(1 << 24)
+	for i, n := range sizes {
+		var err error
+		if n < 0 {
+			err = fr.WritePing(true, [8]byte{byte(i)})
+		} else {
+			err = fr.WriteData(1, false, bytes.Repeat([]byte{byte(i)}, n))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+// A whole ACK waits for the next write and goes out behind it when that
+// write ends a frame, in front of it when it does not; other writes go out
+// as they come.
 func TestPingAckRidesWithTheNextWrite(t *testing.T) {
 	srv, cli := tcpPair(t)
 	c := &pingAckConn{Conn: srv, hold: time.Hour}
 
-	answer := bytes.Repeat([]byte("answer"), 100)
-	if n, err := c.Write(answer); n != len(answer) || err != nil {
-		t.Fatalf("Write = %d, %v", n, err)
-	}
+	answer := frames(t, 100, 30)
+	mustWrite(t, c, answer)
 	if got := readN(t, cli, len(answer)); !bytes.Equal(got, answer) {
 		t.Fatal("a write that is no PING ACK was changed")
 	}
 
-	if n, err := c.Write(pingAck(1)); n != pingAckLen || err != nil {
-		t.Fatalf("Write(ACK) = %d, %v", n, err)
-	}
-	if n, err := c.Write(answer); n != len(answer) || err != nil {
-		t.Fatalf("Write = %d, %v, want %d, nil (the held ACK is not counted)", n, err, len(answer))
-	}
-	want := append(pingAck(1), answer...)
+	mustWrite(t, c, pingAck(1))
+	mustWrite(t, c, answer)
+	want := append(bytes.Clone(answer), pingAck(1)...)
 	if got := readN(t, cli, len(want)); !bytes.Equal(got, want) {
-		t.Fatalf("read %q, want the ACK, then the answer", got)
+		t.Fatalf("read %x, want the answer, then the ACK", got)
 	}
 
-	// Two ACKs in a row: the second takes the first along.
-	mustWrite(t, c, pingAck(1))
+	// A write that ends inside a frame: the ACK goes in front of it.
+	var buf bytes.Buffer
+	mustOK(t, http2.NewFramer(&buf, nil).WriteData(1, false, append(bytes.Repeat([]byte{7}, 50), pingAck(9)...)))
+	frame := buf.Bytes()
+	cut := len(frame) - pingAckLen
 	mustWrite(t, c, pingAck(2))
-	want = append(pingAck(1), pingAck(2)...)
+	mustWrite(t, c, frame[:cut])
+	want = append(pingAck(2), frame[:cut]...)
 	if got := readN(t, cli, len(want)); !bytes.Equal(got, want) {
-		t.Fatalf("read %q, want both ACKs", got)
+		t.Fatalf("read %x, want the ACK, then the part of the frame", got)
+	}
+	// The rest of that frame is an ACK's bytes, but inside a frame: it goes
+	// out at once. Then whole ACKs are held again.
+	mustWrite(t, c, frame[cut:])
+	if got := readN(t, cli, pingAckLen); !bytes.Equal(got, frame[cut:]) {
+		t.Fatalf("read %x, want the rest of the frame", got)
+	}
+	mustWrite(t, c, pingAck(3)) // held
+	mustWrite(t, c, pingAck(4)) // takes the held one along, behind it
+	want = append(pingAck(4), pingAck(3)...)
+	if got := readN(t, cli, len(want)); !bytes.Equal(got, want) {
+		t.Fatalf("read %x, want both ACKs", got)
+	}
+}
+
+// Whatever the cuts between grpc's writes, the client reads every frame
+// whole: the DATA frames in their order, and every ACK.
+func TestPingAckKeepsFramesWhole(t *testing.T) {
+	srv, cli := tcpPair(t)
+	c := &pingAckConn{Conn: srv, hold: time.Hour}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var sizes, wantData []int
+	acks := 0
+	for range 400 {
+		n := -1
+		switch rng.IntN(3) {
+		case 0:
+			acks++
+		case 1:
+			n = rng.IntN(20)
+		default:
+			n = rng.IntN(40 << 10)
+		}
+		sizes = append(sizes, n)
+		if n >= 0 {
+			wantData = append(wantData, n)
+		}
+	}
+
+	type result struct {
+		data []int
+		acks int
+		err  error
+	}
+	read := make(chan result, 1)
+	go func() {
+		fr := http2.NewFramer(nil, cli)
+		fr.SetMaxReadFrameSize(1 << 24)
+		var r result
+		for len(r.data)+r.acks < len(sizes)+1 && r.err == nil { // and the last, empty DATA frame
+			var f http2.Frame
+			if f, r.err = fr.ReadFrame(); r.err != nil {
+				break
+			}
+			switch f := f.(type) {
+			case *http2.PingFrame:
+				r.acks++
+			case *http2.DataFrame:
+				r.data = append(r.data, len(f.Data()))
+			}
+		}
+		read <- r
+	}()
+	// Writes as grpc makes them: mostly whole frames, one or more; some cut
+	// inside a frame (its write buffer filled); an ACK often alone.
+	var pending []byte
+	for i, n := range sizes {
+		f := frames(t, n)
+		if n >= 0 && rng.IntN(3) == 0 {
+			cut := rng.IntN(len(f))
+			mustWrite(t, c, append(pending, f[:cut]...))
+			pending, f = nil, f[cut:]
+		}
+		pending = append(pending, f...)
+		if rng.IntN(2) == 0 || i == len(sizes)-1 {
+			mustWrite(t, c, pending)
+			pending = nil
+		}
+	}
+	mustWrite(t, c, frames(t, 0)) // takes a last held ACK along
+	wantData = append(wantData, 0)
+	select {
+	case r := <-read:
+		if r.err != nil {
+			t.Fatalf("after %d DATA frames and %d ACKs: %v", len(r.data), r.acks, r.err)
+		}
+		if !slices.Equal(r.data, wantData) || r.acks != acks {
+			t.Fatalf("read %d DATA frames and %d ACKs, want %d in the same order and %d", len(r.data), r.acks, len(wantData), acks)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the client did not read every frame")
+	}
+}
+
+func mustOK(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
