@@ -237,10 +237,12 @@ func newQueries(d dialect) queries {
 		// renewing some of the same rows deadlocked, and Postgres finds a
 		// deadlock only after deadlock_timeout (1 s), all that time holding
 		// up the batch's renewals. MySQL finds deadlocks at once.
+		// ARRAY(...): the rows are then found by primary key; a join or
+		// IN (...) read the whole table every sweep.
 		q.pushSweep = `WITH due AS (SELECT path FROM locks
 			WHERE (sweep_at IS NULL OR sweep_at <= {now}) AND expires_at > {now}
 			ORDER BY path COLLATE "C" FOR UPDATE)
-			UPDATE locks SET sweep_at = expires_at FROM due WHERE locks.path = due.path`
+			UPDATE locks SET sweep_at = expires_at WHERE path = ANY (ARRAY(SELECT path FROM due))`
 	}
 	if d.mysql {
 		// By key, as mysqlRenewalSQL: a scan of a small table would lock
