@@ -121,7 +121,9 @@ func TestPingAckRidesWithTheNextWrite(t *testing.T) {
 
 	// A write that ends inside a frame: the ACK goes in front of it.
 	var buf bytes.Buffer
-	mustOK(t, http2.NewFramer(&buf, nil).WriteData(1, false, append(bytes.Repeat([]byte{7}, 50), pingAck(9)...)))
+	if err := http2.NewFramer(&buf, nil).WriteData(1, false, append(bytes.Repeat([]byte{7}, 50), pingAck(9)...)); err != nil {
+		t.Fatal(err)
+	}
 	frame := buf.Bytes()
 	cut := len(frame) - pingAckLen
 	mustWrite(t, c, pingAck(2))
@@ -220,13 +222,6 @@ func TestPingAckKeepsFramesWhole(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the client did not read every frame")
-	}
-}
-
-func mustOK(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
 	}
 }
 
