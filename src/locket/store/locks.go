@@ -317,39 +317,6 @@ func (s *Store) FetchAll(ctx context.Context, typ string) ([]Lock, error) {
 	return out, nil
 }
 
-// RawLock is a row as EachLock reads it: the fields of FetchAll, with the
-// text columns as the driver's bytes, valid only until the callback returns.
-type RawLock struct {
-	Key, Owner, Value, Type             []byte
-	FencingToken, AcquiredAt, ExpiresIn int64
-}
-
-// EachLock calls f for every owned lock of type typ ("" for all types), in
-// no particular order, without copying the text columns: a server encodes
-// 10,000 presences straight from the driver's buffers (server FetchAll).
-func (s *Store) EachLock(ctx context.Context, typ string, f func(RawLock) error) error {
-	q, args := s.q.fetchAll, []any(nil)
-	if typ != "" {
-		q, args = s.q.fetchAllTyped, []any{typ}
-	}
-	var key, owner, value, ltype sql.RawBytes
-	err := s.query(ctx, q, args, func(r *sql.Rows) error {
-		var l RawLock
-		if err := r.Scan(&key, &owner, &value, &ltype, &l.FencingToken, &l.AcquiredAt, &l.ExpiresIn); err != nil {
-			return err
-		}
-		if len(owner) == 0 {
-			return nil // unowned (upstream never writes one)
-		}
-		l.Key, l.Owner, l.Value, l.Type = key, owner, value, ltype
-		return f(l)
-	})
-	if err != nil {
-		return fmt.Errorf("fetch all %q: %w", typ, err)
-	}
-	return nil
-}
-
 // Count returns how many owned locks and presences are stored.
 func (s *Store) Count(ctx context.Context) (locks, presences int, err error) {
 	err = s.query(ctx, s.q.count, nil, func(r *sql.Rows) error {

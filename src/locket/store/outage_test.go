@@ -56,6 +56,9 @@ func outage(t *testing.T, db testenv.Database, kill, start func()) {
 		if _, err := st.Fetch(ctx(t), "k"); err == nil || errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("fetch with the database down: %v", err)
 		}
+		if ls, err := st.FetchAll(ctx(t), "lock"); err == nil {
+			t.Fatalf("fetch all with the database down: %d locks and no error", len(ls))
+		}
 	}
 
 	start()
@@ -76,5 +79,8 @@ func outage(t *testing.T, db testenv.Database, kill, start func()) {
 	}
 	if l, err := st.Fetch(ctx(t), "k"); err != nil || l.Owner != "o" {
 		t.Fatalf("after recovery: %+v, %v", l, err)
+	}
+	if ls, err := st.FetchAll(ctx(t), "lock"); err != nil || len(ls) != 1 || ls[0].Owner != "o" {
+		t.Fatalf("fetch all after recovery: %+v, %v", ls, err)
 	}
 }
