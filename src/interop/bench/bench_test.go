@@ -73,6 +73,31 @@ func TestCompare(t *testing.T) {
 	}
 }
 
+// TestFetchAllCeiling: upstream's whole cost per call over ours without
+// the server's share, medians over the rounds.
+func TestFetchAllCeiling(t *testing.T) {
+	round := func(calls int, server, client, db time.Duration) LoopResult {
+		return LoopResult{Calls: calls, CPU: server, SelfCPU: client, DBCPU: db}
+	}
+	ours := []LoopResult{
+		round(100, 900*time.Millisecond, 800*time.Millisecond, 400*time.Millisecond), // 12 ms without the server
+		round(100, 900*time.Millisecond, 700*time.Millisecond, 300*time.Millisecond), // 10 ms
+		round(50, 0, 800*time.Millisecond, 0),                                        // 16 ms
+	}
+	upstream := []LoopResult{
+		round(50, 1250*time.Millisecond, 450*time.Millisecond, 300*time.Millisecond), // 40 ms
+		round(50, 1500*time.Millisecond, 450*time.Millisecond, 250*time.Millisecond), // 44 ms
+		round(40, 1000*time.Millisecond, 400*time.Millisecond, 200*time.Millisecond), // 40 ms
+	}
+	row := fetchAllCeiling("mysql", ours, upstream)
+	if row.Ours != "3.33x" { // 40 / 12
+		t.Errorf("ceiling = %q, want 3.33x", row.Ours)
+	}
+	if row := fetchAllCeiling("mysql", nil, upstream); row.Ours != "" {
+		t.Errorf("ceiling without rounds of ours = %q, want none", row.Ours)
+	}
+}
+
 // TestCPUTimesSince: shares come from the differences of the counters, steal
 // within busy.
 func TestCPUTimesSince(t *testing.T) {
