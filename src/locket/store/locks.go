@@ -30,11 +30,14 @@ func (s *Store) Lock(ctx context.Context, l Lock) (LockResult, error) {
 		res, err = s.lock(ctx, l)
 		return err
 	})
-	if err != nil {
+	if errors.Is(err, ErrCollision) {
 		s.hints.forget(l.Key, l.Owner)
-		if errors.Is(err, ErrCollision) {
-			return LockResult{}, err
-		}
+		return LockResult{}, err
+	}
+	if err != nil {
+		// The hint stays as it was: a failure after the write (withToken)
+		// leaves the caller holding the key, and any other costs the next
+		// Lock one statement at most.
 		return LockResult{}, fmt.Errorf("lock %q: %w", l.Key, err)
 	}
 	s.hints.set(l.Key, l.Owner, res.FencingToken)
@@ -93,6 +96,13 @@ func (s *Store) withToken(ctx context.Context, l Lock, res LockResult, err error
 	if err != nil {
 		return LockResult{}, err
 	}
+	// The key is the caller's from here on, even if assigning the token
+	// fails: under load its transaction can outlast the request, and the
+	// client, told the Lock failed, retries. That retry must renew at once
+	// as the holder, not queue among acquisitions (admission.go) while the
+	// holding it does not know it has runs out (the fleet benchmark's ramp
+	// lost presences so).
+	s.hints.set(l.Key, l.Owner, res.FencingToken)
 	if res.Acquired || res.FencingToken == 0 {
 		token, prev, err := s.assignToken(ctx, l)
 		if err != nil {
