@@ -98,6 +98,9 @@ func eachLockPgx(ctx context.Context, c *stdlib.Conn, q string, args []any, f fu
 	return rows.Err()
 }
 
+// fetchAllWidth is how many columns fetchAllColumns selects.
+const fetchAllWidth = 7
+
 // fetchAllFormats: the four text columns of fetchAllColumns as text (their
 // bytes are the string), the three BIGINTs in binary (eight bytes each).
 var fetchAllFormats = pgx.QueryResultFormats{
@@ -108,8 +111,8 @@ var fetchAllFormats = pgx.QueryResultFormats{
 // checkFetchAllColumns makes sure the result is what fetchAllFormats reads:
 // a column whose type changed must fail the read, not be misread.
 func checkFetchAllColumns(fds []pgconn.FieldDescription) error {
-	if len(fds) != len(fetchAllFormats) {
-		return fmt.Errorf("%d columns, want %d", len(fds), len(fetchAllFormats))
+	if len(fds) != fetchAllWidth {
+		return fmt.Errorf("%d columns, want %d", len(fds), fetchAllWidth)
 	}
 	for i, fd := range fds {
 		want := uint32(pgtype.Int8OID)
@@ -134,10 +137,10 @@ func eachLockDriver(ctx context.Context, dc any, q string, args []any, f func(Ra
 		return err
 	}
 	defer rows.Close()
-	if n := len(rows.Columns()); n != len(fetchAllFormats) {
-		return fmt.Errorf("%d columns, want %d", n, len(fetchAllFormats))
+	if n := len(rows.Columns()); n != fetchAllWidth {
+		return fmt.Errorf("%d columns, want %d", n, fetchAllWidth)
 	}
-	dest := make([]driver.Value, len(fetchAllFormats))
+	dest := make([]driver.Value, fetchAllWidth)
 	for {
 		if err := rows.Next(dest); err != nil {
 			if errors.Is(err, io.EOF) {
