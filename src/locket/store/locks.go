@@ -96,14 +96,15 @@ func (s *Store) withToken(ctx context.Context, l Lock, res LockResult, err error
 	if err != nil {
 		return LockResult{}, err
 	}
-	// The key is the caller's from here on, even if assigning the token
-	// fails: under load its transaction can outlast the request, and the
-	// client, told the Lock failed, retries. That retry must renew at once
-	// as the holder, not queue among acquisitions (admission.go) while the
-	// holding it does not know it has runs out (the fleet benchmark's ramp
-	// lost presences so).
-	s.hints.set(l.Key, l.Owner, res.FencingToken)
 	if res.Acquired || res.FencingToken == 0 {
+		// The key is the caller's from here on, even if assigning the token
+		// fails: under load its transaction can outlast the request, and
+		// the client, told the Lock failed, retries. That retry must renew
+		// at once as the holder, not queue among acquisitions (admission.go)
+		// while the holding it does not know it has runs out (the fleet
+		// benchmark's ramp lost presences so). A renewal with a token needs
+		// no early hint: Lock sets it on success.
+		s.hints.set(l.Key, l.Owner, res.FencingToken)
 		token, prev, err := s.assignToken(ctx, l)
 		if err != nil {
 			return LockResult{}, err
