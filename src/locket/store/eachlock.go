@@ -17,7 +17,8 @@ import (
 )
 
 // RawLock is a row as EachLock reads it: the fields of FetchAll, with the
-// text columns as the driver's bytes, valid only until the callback returns.
+// text columns as the driver's bytes, valid only until the callback returns,
+// and NULLs (rows upstream wrote lack our columns) as empty or zero.
 type RawLock struct {
 	Key, Owner, Value, Type             []byte
 	FencingToken, AcquiredAt, ExpiresIn int64
@@ -85,11 +86,13 @@ func eachLockPgx(ctx context.Context, c *stdlib.Conn, q string, args []any, f fu
 		}
 		l := RawLock{Key: v[0], Owner: v[1], Value: v[2], Type: v[3]}
 		for i, n := range []*int64{&l.FencingToken, &l.AcquiredAt, &l.ExpiresIn} {
-			b := v[4+i]
-			if len(b) != 8 {
+			switch b := v[4+i]; len(b) {
+			case 8:
+				*n = int64(binary.BigEndian.Uint64(b))
+			case 0: // NULL
+			default:
 				return fmt.Errorf("lock %q: column %d has %d bytes, want a bigint's 8", l.Key, 5+i, len(b))
 			}
-			*n = int64(binary.BigEndian.Uint64(b))
 		}
 		if err := f(l); err != nil {
 			return err

@@ -220,6 +220,49 @@ func TestUnownedRow(t *testing.T) {
 	})
 }
 
+// TestFetchAllReadsNulls: FetchAll reads NULL columns as empty or zero. An
+// upstream server's rows have none of our columns, and the schema allows
+// NULL in most of upstream's.
+func TestFetchAllReadsNulls(t *testing.T) {
+	testenv.ForEachDriver(t, func(t *testing.T, driver string) {
+		st, db := newStore(t, driver)
+		admin := db.Admin(t)
+		defer admin.Close()
+		for _, row := range []struct{ path, owner, value any }{
+			{"upstream-cell", "rep", "{}"},
+			{"no-value", "rep", nil},
+			{"no-owner", nil, "{}"},
+		} {
+			if _, err := admin.Exec(db.Rebind(`INSERT INTO locks (path, owner, value, type, modified_index, modified_id, ttl)
+				VALUES (?, ?, ?, 'presence', 1, 'g', 15)`), row.path, row.owner, row.value); err != nil {
+				t.Fatal(err)
+			}
+		}
+		all, err := st.FetchAll(ctx(t), "presence")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]store.Lock{}
+		for _, l := range all {
+			got[l.Key] = l
+		}
+		want := map[string]store.Lock{
+			"upstream-cell": {Key: "upstream-cell", Owner: "rep", Value: "{}", Type: "presence"},
+			"no-value":      {Key: "no-value", Owner: "rep", Type: "presence"},
+		}
+		if len(got) != len(want) {
+			t.Fatalf("FetchAll: %+v, want %+v", all, want)
+		}
+		for k, w := range want {
+			g := got[k]
+			if g.Key != w.Key || g.Owner != w.Owner || g.Value != w.Value || g.Type != w.Type ||
+				g.FencingToken != 0 || g.AcquiredAt != 0 || g.ExpiresIn != 0 {
+				t.Errorf("%s: %+v, want %+v", k, g, w)
+			}
+		}
+	})
+}
+
 func TestFetchAllAndCount(t *testing.T) {
 	testenv.ForEachDriver(t, func(t *testing.T, driver string) {
 		st, _ := newStore(t, driver)
