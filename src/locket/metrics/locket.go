@@ -57,8 +57,17 @@ type Requests struct {
 	Cancelled  *Counter
 	InFlight   *Gauge
 	LatencyMax *Gauge
+	Latency    *Histogram
 
 	maxNanos atomic.Int64 // max latency since the last Roll
+}
+
+// LatencyBuckets are RequestLatency's bucket bounds (s): fine where a
+// healthy server's answers are (a renewal takes a few milliseconds) and
+// up to a request's default timeout.
+var LatencyBuckets = []float64{
+	0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
+	0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10,
 }
 
 // NewLocket registers upstream's metrics in r.
@@ -102,13 +111,17 @@ func (m *Locket) Requests(rpc string) *Requests {
 		InFlight:   m.reg.Gauge("RequestsInFlight", "Requests being handled now.", l...),
 		Cancelled:  m.reg.Counter("RequestsCancelled", "Requests the client cancelled.", l...),
 		LatencyMax: m.reg.Gauge("RequestLatencyMax", "Longest request latency (s) in the last report_interval.", l...),
+		Latency: m.reg.Histogram("RequestLatency", "Request latency (s): from the handler's start to its answer, "+
+			"the server's own share of what a client waits.", LatencyBuckets, l...),
 	}
 	m.requests[rpc] = q
 	return q
 }
 
-// ObserveLatency records one request's latency for RequestLatencyMax.
+// ObserveLatency records one request's latency for RequestLatencyMax and
+// RequestLatency.
 func (q *Requests) ObserveLatency(d time.Duration) {
+	q.Latency.Observe(d.Seconds())
 	for {
 		old := q.maxNanos.Load()
 		if int64(d) <= old || q.maxNanos.CompareAndSwap(old, int64(d)) {

@@ -1,4 +1,4 @@
-// Package metrics keeps counters and gauges and serves them in the Prometheus
+// Package metrics keeps counters, gauges and histograms and serves them in the Prometheus
 // text exposition format (version 0.0.4). It is deliberately small: the
 // server has a fixed set of metrics with upstream Locket's names, so a
 // client library would be a dependency for little gain.
@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,8 +20,9 @@ import (
 
 // Kinds of metric.
 const (
-	KindCounter = "counter"
-	KindGauge   = "gauge"
+	KindCounter   = "counter"
+	KindGauge     = "gauge"
+	KindHistogram = "histogram"
 )
 
 // Registry holds metric families in registration order.
@@ -32,6 +34,7 @@ type Registry struct {
 
 type family struct {
 	name, help, kind string
+	bounds           []float64 // a histogram's bucket upper bounds
 	series           []*series
 	byLabels         map[string]*series
 }
@@ -39,6 +42,9 @@ type family struct {
 type series struct {
 	labels string // rendered {a="b"} or ""
 	bits   atomic.Uint64
+	// A histogram's observations per bucket (the last: above every
+	// bound); bits is then their sum.
+	buckets []atomic.Uint64
 }
 
 func (s *series) load() float64 { return math.Float64frombits(s.bits.Load()) }
@@ -95,7 +101,34 @@ func (r *Registry) Gauge(name, help string, labels ...string) *Gauge {
 	return &Gauge{r.series(name, help, KindGauge, labels)}
 }
 
+// Histogram counts observations in buckets, as a Prometheus histogram:
+// a quantile of what it observed can be estimated from it over any span
+// between two scrapes.
+type Histogram struct {
+	s      *series
+	bounds []float64
+}
+
+// Observe records one value.
+func (h *Histogram) Observe(v float64) {
+	h.s.buckets[sort.SearchFloat64s(h.bounds, v)].Add(1)
+	h.s.add(v)
+}
+
+// Histogram returns the histogram series name{labels}; bounds are the
+// buckets' upper bounds, ascending, the same for every series of name.
+func (r *Registry) Histogram(name, help string, bounds []float64, labels ...string) *Histogram {
+	if !sort.Float64sAreSorted(bounds) || len(bounds) == 0 || math.IsInf(bounds[len(bounds)-1], 1) {
+		panic(fmt.Sprintf("metrics: %s: bucket bounds must be finite and ascending", name))
+	}
+	return &Histogram{r.seriesOf(name, help, KindHistogram, bounds, labels), bounds}
+}
+
 func (r *Registry) series(name, help, kind string, labels []string) *series {
+	return r.seriesOf(name, help, kind, nil, labels)
+}
+
+func (r *Registry) seriesOf(name, help, kind string, bounds []float64, labels []string) *series {
 	if !validName(name) {
 		panic(fmt.Sprintf("metrics: invalid metric name %q", name))
 	}
@@ -104,16 +137,22 @@ func (r *Registry) series(name, help, kind string, labels []string) *series {
 	defer r.mu.Unlock()
 	f := r.byName[name]
 	if f == nil {
-		f = &family{name: name, help: help, kind: kind, byLabels: map[string]*series{}}
+		f = &family{name: name, help: help, kind: kind, bounds: bounds, byLabels: map[string]*series{}}
 		r.byName[name] = f
 		r.families = append(r.families, f)
 	}
 	if f.kind != kind {
 		panic(fmt.Sprintf("metrics: %s registered as %s and %s", name, f.kind, kind))
 	}
+	if !slices.Equal(f.bounds, bounds) {
+		panic(fmt.Sprintf("metrics: %s registered with two sets of buckets", name))
+	}
 	s := f.byLabels[rendered]
 	if s == nil {
 		s = &series{labels: rendered}
+		if kind == KindHistogram {
+			s.buckets = make([]atomic.Uint64, len(bounds)+1)
+		}
 		f.byLabels[rendered] = s
 		f.series = append(f.series, s)
 	}
@@ -168,10 +207,37 @@ func (r *Registry) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(bw, "# TYPE %s %s\n", f.name, f.kind)
 		for _, s := range seriesOf[i] {
+			if f.kind == KindHistogram {
+				writeHistogram(bw, f, s)
+				continue
+			}
 			fmt.Fprintf(bw, "%s%s %s\n", f.name, s.labels, formatValue(s.load()))
 		}
 	}
 	return bw.Flush()
+}
+
+// writeHistogram writes a histogram series: cumulative buckets, sum and
+// count. The count is the buckets' total as read, so the two agree even
+// while observations land.
+func writeHistogram(w io.Writer, f *family, s *series) {
+	withLE := func(le string) string {
+		if s.labels == "" {
+			return `{le="` + le + `"}`
+		}
+		return s.labels[:len(s.labels)-1] + `,le="` + le + `"}`
+	}
+	var n uint64
+	for i := range s.buckets {
+		n += s.buckets[i].Load()
+		le := "+Inf"
+		if i < len(f.bounds) {
+			le = formatValue(f.bounds[i])
+		}
+		fmt.Fprintf(w, "%s_bucket%s %d\n", f.name, withLE(le), n)
+	}
+	fmt.Fprintf(w, "%s_sum%s %s\n", f.name, s.labels, formatValue(s.load()))
+	fmt.Fprintf(w, "%s_count%s %d\n", f.name, s.labels, n)
 }
 
 // ContentType is the media type of the text format.

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -37,6 +38,64 @@ Calls{kind="k",name="y"} 2
 `
 	if b.String() != want {
 		t.Fatalf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+func TestHistogram(t *testing.T) {
+	r := NewRegistry()
+	h := r.Histogram("Latency", "Latency (s).", []float64{0.01, 0.1, 1}, "rpc", "Lock")
+	for _, v := range []float64{0.005, 0.01, 0.05, 0.5, 3} {
+		h.Observe(v)
+	}
+	r.Histogram("Latency", "Latency (s).", []float64{0.01, 0.1, 1}, "rpc", "Fetch")
+	r.Histogram("Bare", "", []float64{1}).Observe(0.25)
+
+	var b strings.Builder
+	if err := r.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	// Buckets are cumulative; a value on a bound is in that bound's bucket.
+	want := `# HELP Latency Latency (s).
+# TYPE Latency histogram
+Latency_bucket{rpc="Lock",le="0.01"} 2
+Latency_bucket{rpc="Lock",le="0.1"} 3
+Latency_bucket{rpc="Lock",le="1"} 4
+Latency_bucket{rpc="Lock",le="+Inf"} 5
+Latency_sum{rpc="Lock"} 3.565
+Latency_count{rpc="Lock"} 5
+Latency_bucket{rpc="Fetch",le="0.01"} 0
+Latency_bucket{rpc="Fetch",le="0.1"} 0
+Latency_bucket{rpc="Fetch",le="1"} 0
+Latency_bucket{rpc="Fetch",le="+Inf"} 0
+Latency_sum{rpc="Fetch"} 0
+Latency_count{rpc="Fetch"} 0
+# TYPE Bare histogram
+Bare_bucket{le="1"} 1
+Bare_bucket{le="+Inf"} 1
+Bare_sum 0.25
+Bare_count 1
+`
+	if b.String() != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+func TestHistogramBucketsMustAgree(t *testing.T) {
+	for name, register := range map[string]func(r *Registry){
+		"other bounds": func(r *Registry) { r.Histogram("H", "", []float64{1, 2}, "a", "2") },
+		"unsorted":     func(r *Registry) { r.Histogram("U", "", []float64{2, 1}) },
+		"infinite":     func(r *Registry) { r.Histogram("I", "", []float64{1, math.Inf(1)}) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("no panic")
+				}
+			}()
+			r := NewRegistry()
+			r.Histogram("H", "", []float64{1}, "a", "1")
+			register(r)
+		})
 	}
 }
 
@@ -92,6 +151,9 @@ func TestLocketSet(t *testing.T) {
 	for _, line := range []string{
 		"DBOpenConnections 3", "DBWaitCount 2", "DBWaitDuration 1.5", "DBQueriesTotal 9", "DBQueryDurationMax 1",
 		`RequestsStarted{request_type="FetchAll"} 0`, "# TYPE ActiveLocks gauge", "# TYPE LocksExpired counter",
+		// The two latencies observed above, 10 and 30 ms.
+		`RequestLatency_bucket{request_type="Lock",le="0.0075"} 0`, `RequestLatency_bucket{request_type="Lock",le="0.01"} 1`,
+		`RequestLatency_bucket{request_type="Lock",le="0.03"} 2`, `RequestLatency_count{request_type="Lock"} 2`,
 	} {
 		if !strings.Contains(b.String(), line+"\n") {
 			t.Errorf("missing %q in:\n%s", line, b.String())

@@ -458,7 +458,7 @@ func TestTwoServers(t *testing.T) {
 var metricNames = []string{
 	"ActiveLocks", "ActivePresences", "LocksExpired", "PresenceExpired",
 	"RequestsStarted", "RequestsSucceeded", "RequestsFailed", "RequestsInFlight", "RequestsCancelled", "RequestLatencyMax",
-	"DBOpenConnections", "DBWaitDuration", "DBWaitCount", "DBQueriesTotal", "DBQueriesSucceeded", "DBQueriesFailed",
+	"RequestLatency", "DBOpenConnections", "DBWaitDuration", "DBWaitCount", "DBQueriesTotal", "DBQueriesSucceeded", "DBQueriesFailed",
 	"DBQueriesInFlight", "DBQueryDurationMax",
 }
 
@@ -510,6 +510,8 @@ func TestMetrics(t *testing.T) {
 			case "LocksExpired", "PresenceExpired", "RequestsStarted", "RequestsSucceeded", "RequestsFailed", "RequestsCancelled",
 				"DBWaitDuration", "DBWaitCount", "DBQueriesTotal", "DBQueriesSucceeded", "DBQueriesFailed":
 				kind = "counter"
+			case "RequestLatency":
+				kind = "histogram"
 			}
 			if !strings.Contains(text, "# TYPE "+name+" "+kind+"\n") {
 				t.Errorf("no # TYPE %s %s", name, kind)
@@ -544,6 +546,18 @@ func TestMetrics(t *testing.T) {
 			}
 		}
 		waitMetric(t, srv.MetricsAddress, `RequestLatencyMax{request_type="Lock"}`, func(v float64) bool { return v > 0 })
+		// Each of the five Locks is in the latency histogram: the count,
+		// the +Inf bucket, and every bucket from 10 s up.
+		text = scrape(t, srv.MetricsAddress)
+		for _, series := range []string{
+			`RequestLatency_count{request_type="Lock"}`,
+			`RequestLatency_bucket{request_type="Lock",le="+Inf"}`,
+			`RequestLatency_bucket{request_type="Lock",le="10"}`,
+		} {
+			if v, ok := metricValue(text, series); !ok || v != 5 {
+				t.Errorf("%s = %v (found %v), want 5", series, v, ok)
+			}
+		}
 		waitMetric(t, srv.MetricsAddress, "DBQueriesTotal", func(v float64) bool { return v > 0 })
 		// The two TTL-1 locks expire: counted, and the gauges follow.
 		waitMetric(t, srv.MetricsAddress, "PresenceExpired", func(v float64) bool { return v == 1 })
