@@ -51,6 +51,9 @@ type FleetResult struct {
 	// table; Settled is false when that did not happen within the limit.
 	SettleTime time.Duration
 	Settled    bool
+	// ServerLat: the server's own latency of the window's Locks (ours
+	// only: its RequestLatency histogram); empty when unknown.
+	ServerLat LatencyHistogram
 }
 
 // Fleet: Presences presences (upstream's presence runner, as rep runs it:
@@ -69,9 +72,13 @@ func (b *Bench) Fleet(ctx context.Context, driver string) error {
 			return fmt.Errorf("%s server: %w", kind, err)
 		}
 		results[kind] = res
-		b.Env.logf("   %-8s %d renewals in %s (%.0f/s) p50 %.1f ms p99 %.1f ms max %.0f ms, %d failed, lost %d, never seen %d, expired %d, server cpu %.1fs, client cpu %.1fs, rss %.0f MB, %d error lines, steal %.1f%%, load %s",
+		inside := ""
+		if p99, ok := res.ServerLat.Quantile(0.99); ok {
+			inside = fmt.Sprintf(" (inside the server %.1f ms)", ms(p99))
+		}
+		b.Env.logf("   %-8s %d renewals in %s (%.0f/s) p50 %.1f ms p99 %.1f ms%s max %.0f ms, %d failed, lost %d, never seen %d, expired %d, server cpu %.1fs, client cpu %.1fs, rss %.0f MB, %d error lines, steal %.1f%%, load %s",
 			kind, len(res.Lat), res.Window.Round(time.Second), float64(len(res.Lat))/res.Window.Seconds(),
-			ms(Percentile(res.Lat, 50)), ms(Percentile(res.Lat, 99)), ms(Percentile(res.Lat, 100)), res.Failed,
+			ms(Percentile(res.Lat, 50)), ms(Percentile(res.Lat, 99)), inside, ms(Percentile(res.Lat, 100)), res.Failed,
 			res.Lost, res.NeverSeen, res.Expired, res.CPU.Seconds(), res.ClientCPU.Seconds(), float64(res.RSS)/(1<<20), len(res.ErrorLines), res.Steal, loadAvg())
 	}
 	b.Report.Fleet(driver, b.Sizes.Presences, b.Sizes.FleetDuration, results)
@@ -228,6 +235,12 @@ func (b *Bench) fleetRun(ctx context.Context, kind Kind, db testenv.Database) (F
 	}
 	self0, _ := procCPU("self")
 	machine0, machineOK := readCPUTimes()
+	var lat0 LatencyHistogram
+	if kind == Ours {
+		if lat0, err = s.RequestLatency(ctx, "Lock"); err != nil {
+			return res, err
+		}
+	}
 	start := time.Now()
 	rec.Start()
 	profiled := s.Profile(b.Sizes.FleetDuration)
@@ -243,6 +256,15 @@ func (b *Bench) fleetRun(ctx context.Context, kind Kind, db testenv.Database) (F
 	res.Window = time.Since(start)
 	if res.CPU, err = s.CPU(); err != nil {
 		return res, err
+	}
+	if kind == Ours {
+		lat1, err := s.RequestLatency(ctx, "Lock")
+		if err != nil {
+			return res, err
+		}
+		if res.ServerLat, err = lat1.Since(lat0); err != nil {
+			return res, err
+		}
 	}
 	res.CPU -= cpu0
 	self1, _ := procCPU("self")

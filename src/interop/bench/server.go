@@ -45,8 +45,10 @@ type Server struct {
 	// debugAddress serves pprof when profiling ("": not profiled);
 	// profilePrefix names its profiles.
 	debugAddress, profilePrefix string
-	profiles                    int
-	logf                        func(string, ...any)
+	// metricsAddress serves our server's metrics ("" for upstream's).
+	metricsAddress string
+	profiles       int
+	logf           func(string, ...any)
 
 	mu    sync.Mutex
 	lines []string
@@ -98,6 +100,14 @@ func (e *Env) StartServer(ctx context.Context, kind Kind, db testenv.Database) (
 		}
 		cfg["debug_address"] = debugAddr
 	}
+	var metricsAddr string
+	if kind == Ours {
+		// For the server's own request latency (RequestLatency).
+		if metricsAddr, err = e.freeAddress(); err != nil {
+			return nil, err
+		}
+		cfg["metrics_address"] = metricsAddr
+	}
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s config: %w", kind, err)
@@ -110,7 +120,7 @@ func (e *Env) StartServer(ctx context.Context, kind Kind, db testenv.Database) (
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return nil, fmt.Errorf("write %s config: %w", kind, err)
 	}
-	s := &Server{Kind: kind, Address: addr, done: make(chan struct{}), debugAddress: debugAddr, logf: e.logf}
+	s := &Server{Kind: kind, Address: addr, done: make(chan struct{}), debugAddress: debugAddr, metricsAddress: metricsAddr, logf: e.logf}
 	if debugAddr != "" {
 		s.profilePrefix = filepath.Join(e.Opts.ProfileDir, fmt.Sprintf("%03d-%s-%s", serial, kind, db.Name))
 	}
