@@ -51,9 +51,10 @@ type FleetResult struct {
 	// table; Settled is false when that did not happen within the limit.
 	SettleTime time.Duration
 	Settled    bool
-	// ServerLat: the server's own latency of the window's Locks (ours
-	// only: its RequestLatency histogram); empty when unknown.
-	ServerLat LatencyHistogram
+	// ServerLat: the server's own latency of the window's Locks, and DBLat
+	// its database round trips (ours only: its RequestLatency and
+	// DBQueryDuration histograms); empty when unknown.
+	ServerLat, DBLat LatencyHistogram
 }
 
 // Fleet: Presences presences (upstream's presence runner, as rep runs it:
@@ -74,7 +75,8 @@ func (b *Bench) Fleet(ctx context.Context, driver string) error {
 		results[kind] = res
 		inside := ""
 		if p99, ok := res.ServerLat.Quantile(0.99); ok {
-			inside = fmt.Sprintf(" (inside the server %.1f ms)", ms(p99))
+			db99, _ := res.DBLat.Quantile(0.99)
+			inside = fmt.Sprintf(" (inside the server %.1f ms; database round trips p99 %.1f ms)", ms(p99), ms(db99))
 		}
 		b.Env.logf("   %-8s %d renewals in %s (%.0f/s) p50 %.1f ms p99 %.1f ms%s max %.0f ms, %d failed, lost %d, never seen %d, expired %d, server cpu %.1fs, client cpu %.1fs, rss %.0f MB, %d error lines, steal %.1f%%, load %s",
 			kind, len(res.Lat), res.Window.Round(time.Second), float64(len(res.Lat))/res.Window.Seconds(),
@@ -235,9 +237,12 @@ func (b *Bench) fleetRun(ctx context.Context, kind Kind, db testenv.Database) (F
 	}
 	self0, _ := procCPU("self")
 	machine0, machineOK := readCPUTimes()
-	var lat0 LatencyHistogram
+	var lat0, db0 LatencyHistogram
 	if kind == Ours {
 		if lat0, err = s.RequestLatency(ctx, "Lock"); err != nil {
+			return res, err
+		}
+		if db0, err = s.DBQueryDuration(ctx); err != nil {
 			return res, err
 		}
 	}
@@ -263,6 +268,13 @@ func (b *Bench) fleetRun(ctx context.Context, kind Kind, db testenv.Database) (F
 			return res, err
 		}
 		if res.ServerLat, err = lat1.Since(lat0); err != nil {
+			return res, err
+		}
+		db1, err := s.DBQueryDuration(ctx)
+		if err != nil {
+			return res, err
+		}
+		if res.DBLat, err = db1.Since(db0); err != nil {
 			return res, err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"regexp"
@@ -71,11 +72,27 @@ func (h LatencyHistogram) Quantile(q float64) (time.Duration, bool) {
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
-var latencyBucketLine = regexp.MustCompile(`^RequestLatency_bucket\{request_type="([A-Za-z]+)",le="([^"]+)"\} (\d+)$`)
+// bucketLine is a histogram bucket of the text format: name, the other
+// labels (each followed by a comma), le, count.
+var bucketLine = regexp.MustCompile(`^([A-Za-z_:][A-Za-z0-9_:]*)_bucket\{((?:[a-z_]+="[^"]*",)*)le="([^"]+)"\} (\d+)$`)
 
-// RequestLatency scrapes the server's RequestLatency histogram of rpc
-// (our server only: upstream has none).
+// RequestLatency is our server's RequestLatency histogram of rpc: the
+// server's own latency of those requests.
 func (s *Server) RequestLatency(ctx context.Context, rpc string) (LatencyHistogram, error) {
+	return s.histogram(ctx, "RequestLatency", `request_type="`+rpc+`",`)
+}
+
+// DBQueryDuration is our server's DBQueryDuration histogram: its database
+// round trips.
+func (s *Server) DBQueryDuration(ctx context.Context) (LatencyHistogram, error) {
+	return s.histogram(ctx, "DBQueryDuration", "")
+}
+
+// histogram scrapes the histogram series name{labels} from the server's
+// metrics endpoint (our server only: upstream serves none). labels is the
+// series' labels as the text format writes them before le, each followed
+// by a comma.
+func (s *Server) histogram(ctx context.Context, name, labels string) (LatencyHistogram, error) {
 	if s.metricsAddress == "" {
 		return LatencyHistogram{}, fmt.Errorf("the %s server serves no metrics", s.Kind)
 	}
@@ -93,28 +110,37 @@ func (s *Server) RequestLatency(ctx context.Context, rpc string) (LatencyHistogr
 	if resp.StatusCode != http.StatusOK {
 		return LatencyHistogram{}, fmt.Errorf("scrape %s server metrics: %s", s.Kind, resp.Status)
 	}
+	h, err := parseHistogram(resp.Body, name, labels)
+	if err != nil {
+		return LatencyHistogram{}, fmt.Errorf("%s server metrics: %w", s.Kind, err)
+	}
+	return h, nil
+}
+
+// parseHistogram reads the buckets of name{labels} from the text format.
+func parseHistogram(r io.Reader, name, labels string) (LatencyHistogram, error) {
 	var h LatencyHistogram
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
-		m := latencyBucketLine.FindStringSubmatch(sc.Text())
-		if m == nil || m[1] != rpc {
+		m := bucketLine.FindStringSubmatch(sc.Text())
+		if m == nil || m[1] != name || m[2] != labels {
 			continue
 		}
-		le, err := strconv.ParseFloat(m[2], 64) // "+Inf" parses as +Inf
+		le, err := strconv.ParseFloat(m[3], 64) // "+Inf" parses as +Inf
 		if err != nil {
-			return LatencyHistogram{}, fmt.Errorf("bucket bound %q: %w", m[2], err)
+			return LatencyHistogram{}, fmt.Errorf("%s bucket bound %q: %w", name, m[3], err)
 		}
-		c, err := strconv.ParseUint(m[3], 10, 64)
+		c, err := strconv.ParseUint(m[4], 10, 64)
 		if err != nil {
-			return LatencyHistogram{}, fmt.Errorf("bucket count %q: %w", m[3], err)
+			return LatencyHistogram{}, fmt.Errorf("%s bucket count %q: %w", name, m[4], err)
 		}
 		h.Bounds, h.Counts = append(h.Bounds, le), append(h.Counts, c)
 	}
 	if err := sc.Err(); err != nil {
-		return LatencyHistogram{}, fmt.Errorf("scrape %s server metrics: %w", s.Kind, err)
+		return LatencyHistogram{}, err
 	}
 	if len(h.Bounds) == 0 || !math.IsInf(h.Bounds[len(h.Bounds)-1], 1) {
-		return LatencyHistogram{}, fmt.Errorf("the %s server's metrics hold no RequestLatency histogram of %s", s.Kind, rpc)
+		return LatencyHistogram{}, fmt.Errorf("no histogram %s{%s}", name, labels)
 	}
 	return h, nil
 }

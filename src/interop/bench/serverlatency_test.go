@@ -2,6 +2,8 @@ package bench
 
 import (
 	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -38,5 +40,30 @@ func TestLatencyHistogramQuantile(t *testing.T) {
 	}
 	if _, ok := (LatencyHistogram{}).Quantile(0.99); ok {
 		t.Error("an empty histogram gave a quantile")
+	}
+}
+
+func TestParseHistogram(t *testing.T) {
+	text := `# TYPE RequestLatency histogram
+RequestLatency_bucket{request_type="Fetch",le="0.01"} 7
+RequestLatency_bucket{request_type="Fetch",le="+Inf"} 7
+RequestLatency_bucket{request_type="Lock",le="0.01"} 3
+RequestLatency_bucket{request_type="Lock",le="+Inf"} 4
+RequestLatency_sum{request_type="Lock"} 2.5
+RequestLatency_count{request_type="Lock"} 4
+# TYPE DBQueryDuration histogram
+DBQueryDuration_bucket{le="0.001"} 1
+DBQueryDuration_bucket{le="+Inf"} 2
+`
+	h, err := parseHistogram(strings.NewReader(text), "RequestLatency", `request_type="Lock",`)
+	if err != nil || !slices.Equal(h.Bounds, []float64{0.01, math.Inf(1)}) || !slices.Equal(h.Counts, []uint64{3, 4}) {
+		t.Fatalf("Lock: %+v, %v", h, err)
+	}
+	h, err = parseHistogram(strings.NewReader(text), "DBQueryDuration", "")
+	if err != nil || !slices.Equal(h.Counts, []uint64{1, 2}) {
+		t.Fatalf("DBQueryDuration: %+v, %v", h, err)
+	}
+	if _, err := parseHistogram(strings.NewReader(text), "RequestLatency", `request_type="Release",`); err == nil {
+		t.Fatal("a missing series parsed")
 	}
 }

@@ -43,6 +43,7 @@ type Locket struct {
 	DBQueriesFailed    *Counter
 	DBQueriesInFlight  *Gauge
 	DBQueryDurationMax *Gauge
+	DBQueryDuration    *Histogram
 
 	mu       sync.Mutex
 	requests map[string]*Requests
@@ -86,6 +87,8 @@ func NewLocket(r *Registry) *Locket {
 		DBQueriesFailed:    r.Counter("DBQueriesFailed", "Database queries that failed."),
 		DBQueriesInFlight:  r.Gauge("DBQueriesInFlight", "Database queries running now."),
 		DBQueryDurationMax: r.Gauge("DBQueryDurationMax", "Longest database query (s) in the last report_interval."),
+		DBQueryDuration: r.Histogram("DBQueryDuration", "Database round trips (s), a wait for a pooled connection included: "+
+			"the database's share of what RequestLatency measures.", LatencyBuckets),
 
 		requests: map[string]*Requests{},
 		reg:      r,

@@ -154,6 +154,7 @@ func TestLocketSet(t *testing.T) {
 		// The two latencies observed above, 10 and 30 ms.
 		`RequestLatency_bucket{request_type="Lock",le="0.0075"} 0`, `RequestLatency_bucket{request_type="Lock",le="0.01"} 1`,
 		`RequestLatency_bucket{request_type="Lock",le="0.03"} 2`, `RequestLatency_count{request_type="Lock"} 2`,
+		"# TYPE DBQueryDuration histogram", "DBQueryDuration_count 0",
 	} {
 		if !strings.Contains(b.String(), line+"\n") {
 			t.Errorf("missing %q in:\n%s", line, b.String())

@@ -46,6 +46,7 @@ func (s *Store) Stats() Stats {
 
 type queryStats struct {
 	total, succeeded, failed, inFlight, maxNanos atomic.Int64
+	observe                                      func(time.Duration) // Config.ObserveQuery
 }
 
 // begin counts a round trip in flight; the returned func ends it.
@@ -53,7 +54,11 @@ func (q *queryStats) begin() func(error) {
 	q.inFlight.Add(1)
 	start := time.Now()
 	return func(err error) {
-		d := int64(time.Since(start))
+		elapsed := time.Since(start)
+		d := int64(elapsed)
+		if q.observe != nil {
+			q.observe(elapsed)
+		}
 		q.inFlight.Add(-1)
 		q.total.Add(1)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {

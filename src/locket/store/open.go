@@ -85,6 +85,7 @@ func Open(cfg Config) (*Store, error) {
 		db.SetConnMaxLifetime(cfg.MaxConnLifetime)
 	}
 	st := &Store{db: db, dialect: d, q: newQueries(d), server: cfg.ServerName, changed: make(chan struct{}, 1),
+		stats:    queryStats{observe: cfg.ObserveQuery},
 		renewals: renewalQueue{slots: renewalStatements}, renewalStall: renewalStall}
 	if cfg.Driver != "sqlite" {
 		st.admit = newAdmission(cfg.MaxOpenConns)

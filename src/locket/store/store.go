@@ -83,4 +83,7 @@ type Config struct {
 	WriteTimeout               time.Duration // MySQL only
 	// ServerName is recorded in history as the server that handled a change.
 	ServerName string
+	// ObserveQuery, when set, gets each round trip's duration as it ends
+	// (a wait for a pooled connection included), for a histogram.
+	ObserveQuery func(time.Duration)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -414,12 +415,35 @@ func TestNoSilentTruncation(t *testing.T) {
 
 func TestStats(t *testing.T) {
 	testenv.ForEachDriver(t, func(t *testing.T, driver string) {
-		st, _ := newStore(t, driver)
+		db := testenv.NewDatabase(t, driver)
+		var mu sync.Mutex
+		var observed []time.Duration
+		st, err := store.Open(store.Config{Driver: db.Driver, DSN: db.DSN, ObserveQuery: func(d time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			observed = append(observed, d)
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if err := st.Migrate(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
 		st.Stats() // start a fresh max period
 		before := st.Stats()
+		mu.Lock()
+		observed = nil
+		mu.Unlock()
 		mustLock(t, st, store.Lock{Key: "k", Owner: "o", Type: "lock", TTL: 5})
 		st.Fetch(ctx(t), "missing") //nolint:errcheck // counted either way
 		s := st.Stats()
+		// Every round trip counted is observed, with its duration.
+		mu.Lock()
+		if len(observed) != 4 || slices.Max(observed) != s.QueryDurationMax {
+			t.Errorf("observed %v, want the 4 round trips, the longest %v", observed, s.QueryDurationMax)
+		}
+		mu.Unlock()
 		// An acquisition is the holder read, the upsert and one transaction
 		// (fencing token and history); the fetch is one more.
 		if s.QueriesTotal-before.QueriesTotal != 4 || s.QueriesSucceeded-before.QueriesSucceeded != 4 ||

@@ -160,6 +160,7 @@ func serve(ctx context.Context, cfg config.Config, logger lager.Logger, sink *la
 		ReadTimeout:                cfg.DBReadTimeout.D(),
 		WriteTimeout:               cfg.DBWriteTimeout.D(),
 		ServerName:                 serverID,
+		ObserveQuery:               func(d time.Duration) { m.DBQueryDuration.Observe(d.Seconds()) },
 	})
 	if err != nil {
 		return fmt.Errorf("failed-to-open-sql: %w", err)

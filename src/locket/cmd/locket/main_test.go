@@ -458,7 +458,7 @@ func TestTwoServers(t *testing.T) {
 var metricNames = []string{
 	"ActiveLocks", "ActivePresences", "LocksExpired", "PresenceExpired",
 	"RequestsStarted", "RequestsSucceeded", "RequestsFailed", "RequestsInFlight", "RequestsCancelled", "RequestLatencyMax",
-	"RequestLatency", "DBOpenConnections", "DBWaitDuration", "DBWaitCount", "DBQueriesTotal", "DBQueriesSucceeded", "DBQueriesFailed",
+	"RequestLatency", "DBQueryDuration", "DBOpenConnections", "DBWaitDuration", "DBWaitCount", "DBQueriesTotal", "DBQueriesSucceeded", "DBQueriesFailed",
 	"DBQueriesInFlight", "DBQueryDurationMax",
 }
 
@@ -510,7 +510,7 @@ func TestMetrics(t *testing.T) {
 			case "LocksExpired", "PresenceExpired", "RequestsStarted", "RequestsSucceeded", "RequestsFailed", "RequestsCancelled",
 				"DBWaitDuration", "DBWaitCount", "DBQueriesTotal", "DBQueriesSucceeded", "DBQueriesFailed":
 				kind = "counter"
-			case "RequestLatency":
+			case "RequestLatency", "DBQueryDuration":
 				kind = "histogram"
 			}
 			if !strings.Contains(text, "# TYPE "+name+" "+kind+"\n") {
@@ -559,6 +559,7 @@ func TestMetrics(t *testing.T) {
 			}
 		}
 		waitMetric(t, srv.MetricsAddress, "DBQueriesTotal", func(v float64) bool { return v > 0 })
+		waitMetric(t, srv.MetricsAddress, "DBQueryDuration_count", func(v float64) bool { return v > 0 })
 		// The two TTL-1 locks expire: counted, and the gauges follow.
 		waitMetric(t, srv.MetricsAddress, "PresenceExpired", func(v float64) bool { return v == 1 })
 		waitMetric(t, srv.MetricsAddress, "LocksExpired", func(v float64) bool { return v == 1 })
