@@ -63,10 +63,10 @@ type Requests struct {
 	maxNanos atomic.Int64 // max latency since the last Roll
 }
 
-// LatencyBuckets are RequestLatency's bucket bounds (s): fine where a
-// healthy server's answers are (a renewal takes a few milliseconds) and
-// up to a request's default timeout.
-var LatencyBuckets = []float64{
+// latencyBuckets are RequestLatency's and DBQueryDuration's bucket bounds
+// (s): fine where a healthy server's answers are (a renewal takes a few
+// milliseconds) and up to a request's default timeout.
+var latencyBuckets = []float64{
 	0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
 	0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10,
 }
@@ -88,7 +88,7 @@ func NewLocket(r *Registry) *Locket {
 		DBQueriesInFlight:  r.Gauge("DBQueriesInFlight", "Database queries running now."),
 		DBQueryDurationMax: r.Gauge("DBQueryDurationMax", "Longest database query (s) in the last report_interval."),
 		DBQueryDuration: r.Histogram("DBQueryDuration", "Database round trips (s), a wait for a pooled connection included: "+
-			"the database's share of what RequestLatency measures.", LatencyBuckets),
+			"the database's share of what RequestLatency measures.", latencyBuckets),
 
 		requests: map[string]*Requests{},
 		reg:      r,
@@ -115,7 +115,7 @@ func (m *Locket) Requests(rpc string) *Requests {
 		Cancelled:  m.reg.Counter("RequestsCancelled", "Requests the client cancelled.", l...),
 		LatencyMax: m.reg.Gauge("RequestLatencyMax", "Longest request latency (s) in the last report_interval.", l...),
 		Latency: m.reg.Histogram("RequestLatency", "Request latency (s): from the handler's start to its answer, "+
-			"the server's own share of what a client waits.", LatencyBuckets, l...),
+			"the server's own share of what a client waits.", latencyBuckets, l...),
 	}
 	m.requests[rpc] = q
 	return q

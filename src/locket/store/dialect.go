@@ -75,7 +75,8 @@ var (
 // derivedClock is clockJoin where a one-row derived table is computed once.
 const derivedClock = "CROSS JOIN (SELECT {now} AS now_us) db_clock"
 
-// sql expands {now} and {greatest} and turns ? into $n where needed. It runs
+// sql expands {clockJoin}, {clock}, {now} and the like and turns ? into $n
+// where needed. It runs
 // once per statement per Store (see newQueries), not per call.
 func (d dialect) sql(q string) string {
 	q = strings.ReplaceAll(q, "{clockJoin}", d.clockJoin)
