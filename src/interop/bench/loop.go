@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/status"
+
+	"github.com/locket-release/locket/internal/testenv"
 )
 
 // LoopResult is what a closed loop measured in its window.
@@ -98,7 +100,7 @@ func closedLoop(ctx context.Context, n int, warmup, window time.Duration, s *Ser
 	}
 	self0, _ := procCPU("self")
 	machine0, machineOK := readCPUTimes()
-	db0 := databaseCPU()
+	db0 := testenv.DatabaseCPU()
 	start := time.Now()
 	phase.Store(measuring)
 	if s != nil {
@@ -110,7 +112,7 @@ func closedLoop(ctx context.Context, n int, warmup, window time.Duration, s *Ser
 	res.Calls = int(completed.Load())
 	self1, _ := procCPU("self")
 	res.SelfCPU = self1 - self0
-	res.DBCPU = databaseCPU() - db0
+	res.DBCPU = testenv.DatabaseCPU() - db0
 	if machine1, ok := readCPUTimes(); ok && machineOK {
 		res.Busy, res.Steal, _ = machine1.since(machine0)
 	}

@@ -31,10 +31,6 @@ const (
 // Kinds in the order rounds run them.
 var Kinds = []Kind{Ours, Upstream}
 
-// clockTicks is USER_HZ, the unit of utime/stime in /proc/<pid>/stat; 100 on
-// every Linux architecture Go supports.
-const clockTicks = 100
-
 // Server is a running server process (ours or upstream's) with its log.
 type Server struct {
 	Kind    Kind
@@ -227,7 +223,7 @@ func procCPU(pid string) (time.Duration, error) {
 	if err1 != nil || err2 != nil {
 		return 0, fmt.Errorf("stat: unexpected utime/stime %q %q", f[11], f[12])
 	}
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
+	return time.Duration(ut+st) * time.Second / testenv.ClockTicks, nil
 }
 
 // RSS returns the process's resident set size in bytes (VmRSS).
@@ -375,54 +371,4 @@ func fetchProfile(url, path string) error {
 		return err
 	}
 	return f.Close()
-}
-
-// databaseCPU is the CPU time of every database server process on the
-// machine (MariaDB's, and Postgres's postmaster and backends), children
-// reaped included: a backend or autovacuum worker that exits in a window
-// moves its time into the postmaster's, so differences across a window
-// count it once.
-func databaseCPU() time.Duration {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
-	var total int64
-	for _, e := range entries {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue // gone
-		}
-		if comm, ticks, ok := parseStat(string(b)); ok && databaseCommands[comm] {
-			total += ticks
-		}
-	}
-	return time.Duration(total) * time.Second / clockTicks
-}
-
-var databaseCommands = map[string]bool{"mariadbd": true, "mysqld": true, "postgres": true}
-
-// parseStat reads a /proc/<pid>/stat line: the command name and the
-// process's CPU ticks with its reaped children's (utime, stime, cutime,
-// cstime: fields 14-17). The name may hold spaces and parentheses.
-func parseStat(s string) (comm string, ticks int64, ok bool) {
-	open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if open < 0 || closing < open {
-		return "", 0, false
-	}
-	f := strings.Fields(s[closing+1:])
-	if len(f) < 15 {
-		return "", 0, false
-	}
-	for _, v := range f[11:15] {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return "", 0, false
-		}
-		ticks += n
-	}
-	return s[open+1 : closing], ticks, true
 }

@@ -2,8 +2,6 @@ package store_test
 
 import (
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -46,7 +44,7 @@ func BenchmarkFetchAll(b *testing.B) {
 			// cpu-ms/op is this process's CPU; db-ms/op the database's.
 			b.Run("each", func(b *testing.B) {
 				before := processCPU(b)
-				dbBefore := databaseCPU(b)
+				dbBefore := testenv.DatabaseCPU()
 				for i := 0; i < b.N; i++ {
 					n := 0
 					err := st.EachLock(ctx(b), "presence", func(store.RawLock) error { n++; return nil })
@@ -55,10 +53,10 @@ func BenchmarkFetchAll(b *testing.B) {
 					}
 				}
 				b.ReportMetric(float64((processCPU(b)-before).Microseconds())/1000/float64(b.N), "cpu-ms/op")
-				b.ReportMetric(float64((databaseCPU(b)-dbBefore).Microseconds())/1000/float64(b.N), "db-ms/op")
+				b.ReportMetric(float64((testenv.DatabaseCPU()-dbBefore).Microseconds())/1000/float64(b.N), "db-ms/op")
 			})
 			b.Run("plain-select", func(b *testing.B) {
-				dbBefore := databaseCPU(b)
+				dbBefore := testenv.DatabaseCPU()
 				for i := 0; i < b.N; i++ {
 					rs, err := admin.Query(db.Rebind(`SELECT path, owner, value, type, modified_index, modified_id, ttl FROM locks WHERE type = ?`), "presence")
 					if err != nil {
@@ -78,7 +76,7 @@ func BenchmarkFetchAll(b *testing.B) {
 						b.Fatal(n)
 					}
 				}
-				b.ReportMetric(float64((databaseCPU(b)-dbBefore).Microseconds())/1000/float64(b.N), "db-ms/op")
+				b.ReportMetric(float64((testenv.DatabaseCPU()-dbBefore).Microseconds())/1000/float64(b.N), "db-ms/op")
 			})
 		})
 	}
@@ -91,41 +89,4 @@ func processCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// databaseCPU is the CPU time of every local database server process
-// (MariaDB's, Postgres's postmaster and backends, with their reaped
-// children's), as scripts/bench counts it: the database's share of a read,
-// on a machine that runs nothing else meanwhile.
-func databaseCPU(b *testing.B) time.Duration {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var ticks int64
-	for _, e := range entries {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue // gone
-		}
-		s := string(stat)
-		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || closing < open {
-			continue
-		}
-		if comm := s[open+1 : closing]; comm != "mariadbd" && comm != "mysqld" && comm != "postgres" {
-			continue
-		}
-		// utime, stime, cutime, cstime: fields 14-17.
-		if f := strings.Fields(s[closing+1:]); len(f) >= 15 {
-			for _, v := range f[11:15] {
-				n, _ := strconv.ParseInt(v, 10, 64)
-				ticks += n
-			}
-		}
-	}
-	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
