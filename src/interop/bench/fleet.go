@@ -239,10 +239,7 @@ func (b *Bench) fleetRun(ctx context.Context, kind Kind, db testenv.Database) (F
 	machine0, machineOK := readCPUTimes()
 	var lat0, db0 LatencyHistogram
 	if kind == Ours {
-		if lat0, err = s.RequestLatency(ctx, "Lock"); err != nil {
-			return res, err
-		}
-		if db0, err = s.DBQueryDuration(ctx); err != nil {
+		if lat0, db0, err = s.Latencies(ctx, "Lock"); err != nil {
 			return res, err
 		}
 	}
@@ -263,15 +260,11 @@ func (b *Bench) fleetRun(ctx context.Context, kind Kind, db testenv.Database) (F
 		return res, err
 	}
 	if kind == Ours {
-		lat1, err := s.RequestLatency(ctx, "Lock")
+		lat1, db1, err := s.Latencies(ctx, "Lock")
 		if err != nil {
 			return res, err
 		}
 		if res.ServerLat, err = lat1.Since(lat0); err != nil {
-			return res, err
-		}
-		db1, err := s.DBQueryDuration(ctx)
-		if err != nil {
 			return res, err
 		}
 		if res.DBLat, err = db1.Since(db0); err != nil {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -76,45 +77,38 @@ func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Se
 // labels (each followed by a comma), le, count.
 var bucketLine = regexp.MustCompile(`^([A-Za-z_:][A-Za-z0-9_:]*)_bucket\{((?:[a-z_]+="[^"]*",)*)le="([^"]+)"\} (\d+)$`)
 
-// RequestLatency is our server's RequestLatency histogram of rpc: the
-// server's own latency of those requests.
-func (s *Server) RequestLatency(ctx context.Context, rpc string) (LatencyHistogram, error) {
-	return s.histogram(ctx, "RequestLatency", `request_type="`+rpc+`",`)
-}
-
-// DBQueryDuration is our server's DBQueryDuration histogram: its database
-// round trips.
-func (s *Server) DBQueryDuration(ctx context.Context) (LatencyHistogram, error) {
-	return s.histogram(ctx, "DBQueryDuration", "")
-}
-
-// histogram scrapes the histogram series name{labels} from the server's
-// metrics endpoint (our server only: upstream serves none). labels is the
-// series' labels as the text format writes them before le, each followed
-// by a comma.
-func (s *Server) histogram(ctx context.Context, name, labels string) (LatencyHistogram, error) {
+// Latencies scrapes our server's metrics endpoint once for its own
+// latency of rpc (RequestLatency) and its database round trips
+// (DBQueryDuration). Upstream serves neither.
+func (s *Server) Latencies(ctx context.Context, rpc string) (requests, db LatencyHistogram, err error) {
 	if s.metricsAddress == "" {
-		return LatencyHistogram{}, fmt.Errorf("the %s server serves no metrics", s.Kind)
+		return requests, db, fmt.Errorf("the %s server serves no metrics", s.Kind)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.metricsAddress+"/metrics", nil)
 	if err != nil {
-		return LatencyHistogram{}, err
+		return requests, db, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return LatencyHistogram{}, fmt.Errorf("scrape %s server metrics: %w", s.Kind, err)
+		return requests, db, fmt.Errorf("scrape %s server metrics: %w", s.Kind, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return LatencyHistogram{}, fmt.Errorf("scrape %s server metrics: %s", s.Kind, resp.Status)
+		return requests, db, fmt.Errorf("scrape %s server metrics: %s", s.Kind, resp.Status)
 	}
-	h, err := parseHistogram(resp.Body, name, labels)
+	text, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return LatencyHistogram{}, fmt.Errorf("%s server metrics: %w", s.Kind, err)
+		return requests, db, fmt.Errorf("scrape %s server metrics: %w", s.Kind, err)
 	}
-	return h, nil
+	if requests, err = parseHistogram(bytes.NewReader(text), "RequestLatency", `request_type="`+rpc+`",`); err != nil {
+		return requests, db, fmt.Errorf("%s server metrics: %w", s.Kind, err)
+	}
+	if db, err = parseHistogram(bytes.NewReader(text), "DBQueryDuration", ""); err != nil {
+		return requests, db, fmt.Errorf("%s server metrics: %w", s.Kind, err)
+	}
+	return requests, db, nil
 }
 
 // parseHistogram reads the buckets of name{labels} from the text format.
